@@ -1,0 +1,37 @@
+import js from '@eslint/js'
+import tseslint from 'typescript-eslint'
+import importX from 'eslint-plugin-import-x'
+
+// Dependencies point down (see ARCHITECTURE.md): node/ → formats/, scheduler/, mesh/ → store/.
+// formats/ and mesh/ never import each other; nothing imports node/; store/ imports nothing above it.
+const layers = [
+  { target: './store', from: ['./node', './formats', './mesh', './scheduler'], message: 'store/ imports nothing above it' },
+  { target: './formats', from: ['./node', './mesh'], message: 'formats/ never imports node/ or mesh/' },
+  { target: './mesh', from: ['./node', './formats'], message: 'mesh/ never imports node/ or formats/' },
+  { target: './scheduler', from: ['./node', './formats', './mesh'], message: 'scheduler/ knows sources only through its ChunkSource interface' },
+]
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', 'data/**', 'coverage/**', '.tmp/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    plugins: { 'import-x': importX },
+    rules: {
+      'import-x/no-restricted-paths': ['error', { zones: layers }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      'no-restricted-imports': ['error', {
+        patterns: [{
+          regex: '^(\\.\\./)+(store|mesh|scheduler|node|formats/[^/]+)/(?!index\\.ts$).+',
+          message: 'Import another folder through its index.ts, never a file deep inside it',
+        }],
+      }],
+    },
+  },
+  {
+    files: ['**/*.mjs', '**/*.js'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+  },
+)

@@ -1,0 +1,35 @@
+import type { FastifyRequest } from 'fastify'
+import type { Action, ArtifactStore, BlobIndex, BlobStore, Repository, RepositoryStore } from '../../store/index.ts'
+
+/**
+ * What a format needs from the node, and nothing more. node/ builds it; formats never
+ * import node/ or mesh/.
+ */
+export interface FormatContext {
+  repositories: RepositoryStore
+  artifacts: ArtifactStore
+  blobs: BlobStore
+  blobIndex: BlobIndex
+  /** Throws UnauthorizedError (anonymous) or ForbiddenError unless the caller may do `action`. */
+  authorize(request: FastifyRequest, repo: Repository, action: Action): void
+  /** Whether the caller may do `action`, without throwing. */
+  can(request: FastifyRequest, repo: Repository, action: Action): boolean
+  /** The caller's user name, or null when anonymous (recorded as created_by). */
+  userName(request: FastifyRequest): string | null
+  /** Node-wide upload limit in bytes. */
+  maxUploadBytes: number
+  /** Milliseconds a request body may stay silent before the upload is abandoned. */
+  bodyIdleTimeoutMs: number
+  /** Base URL of this node as the client reached it (for URLs in generated metadata). */
+  baseUrl(request: FastifyRequest): string
+  /** Verifies a user's password (rate limited); throws UnauthorizedError or TooManyAttemptsError. */
+  login(request: FastifyRequest, name: string, password: string): Promise<void>
+  /** Creates an API token (write access, all repositories the user may write) and returns its secret once. */
+  createToken(user: string, label: string): string
+  /** Deletes the API token the request authenticated with, if it did (npm logout). */
+  revokeCallerToken(request: FastifyRequest): void
+  /** A short-lived bearer token (JWT) for the caller, anonymous included, for token-auth protocols (Docker). */
+  issueBearer(request: FastifyRequest): Promise<{ token: string; expiresInSeconds: number }>
+  /** Counts a failed upload for /metrics. */
+  uploadFailed(format: string, reason: string): void
+}

@@ -1,0 +1,144 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FormatContext } from '../core/index.ts'
+import { contentLength, expectedDigests, sendBlob, streamRawBodies } from '../core/index.ts'
+import {
+  ArtifactNotFoundError,
+  FormatMismatchError,
+  InvalidPathError,
+  NotFoundError,
+  parseRawPath,
+  validateRepositoryKey,
+  type Artifact,
+  type Repository,
+} from '../../store/index.ts'
+
+export const GENERIC_FORMAT = 'generic'
+
+/**
+ * The generic format: any file at any path, /generic/{repo}/{path}. PUT streams the body
+ * into the store (verified against X-Checksum-* headers), GET/HEAD serve it with ranges and
+ * conditional requests, DELETE removes a file or a whole directory, and a path ending in '/'
+ * (or naming a directory) lists it as JSON.
+ */
+export function genericFormat(ctx: FormatContext) {
+  return async function genericPlugin(app: FastifyInstance): Promise<void> {
+    streamRawBodies(app)
+
+    const resolve = (request: FastifyRequest, allowEmpty: boolean) => {
+
+      // Parse from the raw URL, not fastify's decoded params: validation must see '%2e%2e'.
+      const rest = request.url.slice(app.prefix.length + 1)
+      const slash = rest.indexOf('/')
+      const rawKey = slash < 0 ? rest.split('?')[0] ?? '' : rest.slice(0, slash)
+      let key: string
+      try {
+        key = validateRepositoryKey(decodeURIComponent(rawKey))
+      } catch {
+        throw new InvalidPathError(`invalid repository key in '${request.url}'`)
+      }
+      const repo = ctx.repositories.get(key)
+      if (!repo) throw new NotFoundError(`repository '${key}' does not exist`)
+      if (repo.format !== GENERIC_FORMAT) throw new FormatMismatchError(`repository '${key}' is a ${repo.format} repository`)
+      const { path, directory } = parseRawPath(slash < 0 ? '' : rest.slice(slash + 1), allowEmpty)
+      return { repo, path, directory }
+    }
+
+    const listing = (repo: Repository, dir: string) => {
+      const { files, dirs } = ctx.artifacts.list(repo.key, dir)
+      return {
+        repo: repo.key,
+        path: dir === '' ? '/' : `/${dir}/`,
+        children: [
+          ...dirs.map((name) => ({ name, type: 'dir' as const })),
+          ...files.map((a) => ({
+            name: a.path.slice(a.path.lastIndexOf('/') + 1),
+            type: 'file' as const,
+            size: a.size,
+            sha256: a.sha256,
+            contentType: a.contentType,
+            created: new Date(a.createdAt).toISOString(),
+            updated: new Date(a.updatedAt).toISOString(),
+          })),
+        ],
+      }
+    }
+
+    const describe = (a: Artifact, { sha1, md5, sha512 }: { sha1: string; md5: string; sha512: string }) => ({
+      repo: a.repo,
+      path: a.path,
+      size: a.size,
+      contentType: a.contentType,
+      checksums: { sha256: a.sha256, sha1, md5, sha512 },
+      created: new Date(a.createdAt).toISOString(),
+      updated: new Date(a.updatedAt).toISOString(),
+    })
+
+    const get = async (request: FastifyRequest, reply: FastifyReply) => {
+      const { repo, path, directory } = resolve(request, true)
+      ctx.authorize(request, repo, 'read')
+      const artifact = directory ? undefined : ctx.artifacts.get(repo.key, path)
+      if (!artifact) {
+        if (path === '' || ctx.artifacts.hasTree(repo.key, path)) {
+          return reply.header('cache-control', 'no-cache').send(listing(repo, path))
+        }
+        throw new ArtifactNotFoundError(`'${path}${directory ? '/' : ''}' not found in repository '${repo.key}'`)
+      }
+      const blob = ctx.blobIndex.get(artifact.sha256)
+      if (!blob) throw new ArtifactNotFoundError(`the bytes of '${path}' are not on this node`)
+      return sendBlob(request, reply, ctx.blobs, {
+        blob,
+        contentType: artifact.contentType ?? 'application/octet-stream',
+        lastModified: artifact.updatedAt,
+      })
+    }
+
+    app.route({ method: ['GET', 'HEAD'], url: '/:repo/*', handler: get })
+    app.route({ method: ['GET', 'HEAD'], url: '/:repo', handler: get })
+
+    app.put('/:repo/*', async (request, reply) => {
+      const { repo, path, directory } = resolve(request, false)
+      if (directory) throw new NotFoundError('cannot PUT a directory; name a file')
+      ctx.authorize(request, repo, 'write')
+      const limit = Math.min(ctx.maxUploadBytes, repo.settings.maxUploadBytes ?? Infinity)
+      const expectedSize = contentLength(request, limit)
+      const expected = expectedDigests(request)
+      const existing = ctx.artifacts.get(repo.key, path)
+      // Replacing a file with other bytes is a delete and a write (as in Artifactory).
+      if (existing && !repo.settings.immutable) ctx.authorize(request, repo, 'delete')
+      let blob
+      try {
+        blob = await ctx.blobs.ingest(request.raw, {
+          maxBytes: limit,
+          expectedSize,
+          expected,
+          idleTimeoutMs: ctx.bodyIdleTimeoutMs,
+        })
+      } catch (err) {
+        ctx.uploadFailed(GENERIC_FORMAT, (err as { code?: string }).code ?? 'error')
+        throw err
+      }
+      const contentType = request.headers['content-type']
+      const result = ctx.artifacts.put({
+        repo: repo.key,
+        path,
+        blob,
+        contentType: typeof contentType === 'string' && contentType !== '' ? contentType : 'application/octet-stream',
+        createdBy: ctx.userName(request),
+        overwrite: !repo.settings.immutable,
+      })
+      return reply
+        .code(result.created ? 201 : 200)
+        .header('location', `${ctx.baseUrl(request)}/generic/${repo.key}/${path.split('/').map(encodeURIComponent).join('/')}`)
+        .send(describe(result.artifact, blob))
+    })
+
+    app.delete('/:repo/*', async (request, reply) => {
+      const { repo, path } = resolve(request, false)
+      ctx.authorize(request, repo, 'delete')
+      if (ctx.artifacts.delete(repo.key, path, ctx.userName(request))) return reply.code(204).send()
+      const removed = ctx.artifacts.deleteTree(repo.key, path, ctx.userName(request))
+      if (removed === 0) throw new ArtifactNotFoundError(`'${path}' not found in repository '${repo.key}'`)
+      return reply.code(200).send({ deleted: removed })
+    })
+  }
+}

@@ -1,0 +1,1 @@
+export { loadOrCreateIdentity, NODE_KEY_FILE, type NodeIdentity } from './identity.ts'

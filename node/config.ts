@@ -1,0 +1,197 @@
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import { z } from 'zod'
+import {
+  DEFAULT_BODY_IDLE_TIMEOUT,
+  DEFAULT_DATA_DIR,
+  DEFAULT_GC_GRACE,
+  DEFAULT_GC_INTERVAL,
+  DEFAULT_HTTP_HOST,
+  DEFAULT_HTTP_PORT,
+  DEFAULT_MAX_FAILED_LOGINS_PER_ADDRESS,
+  DEFAULT_MAX_FAILED_LOGINS_PER_USER,
+  DEFAULT_MAX_UPLOAD_BYTES,
+  DEFAULT_SESSION_TTL,
+  DEFAULT_SHUTDOWN_TIMEOUT,
+} from './constants.ts'
+
+const port = z.coerce.number().int().min(0).max(65535)
+const positiveInt = z.coerce.number().int().positive()
+const nonNegativeInt = z.coerce.number().int().min(0)
+const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v))])
+
+export const configSchema = z
+  .object({
+    dataDir: z.string().min(1).default(DEFAULT_DATA_DIR),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    http: z
+      .object({
+        host: z.string().min(1).default(DEFAULT_HTTP_HOST),
+        port: port.default(DEFAULT_HTTP_PORT),
+        /** Base URL clients use to reach this node, for URLs the node generates. */
+        publicUrl: z.string().url().optional(),
+        bodyIdleTimeoutMs: positiveInt.default(DEFAULT_BODY_IDLE_TIMEOUT),
+      })
+      .strict()
+      .default({}),
+    adminPassword: z.string().min(8, 'must be at least 8 characters').optional(),
+    limits: z
+      .object({ maxUploadBytes: positiveInt.default(DEFAULT_MAX_UPLOAD_BYTES) })
+      .strict()
+      .default({}),
+    storage: z
+      .object({
+        backend: z.enum(['fs', 's3']).default('fs'),
+        s3: z
+          .object({
+            bucket: z.string().min(1).optional(),
+            endpoint: z.string().url().optional(),
+            region: z.string().default('us-east-1'),
+            accessKeyId: z.string().optional(),
+            secretAccessKey: z.string().optional(),
+            forcePathStyle: bool.default(false),
+            prefix: z.string().default(''),
+            partSize: positiveInt.min(5 * 1024 * 1024, 'S3 parts are at least 5 MiB').optional(),
+          })
+          .strict()
+          .default({}),
+      })
+      .strict()
+      .default({}),
+    gc: z
+      .object({
+        intervalMs: nonNegativeInt.default(DEFAULT_GC_INTERVAL),
+        graceMs: nonNegativeInt.default(DEFAULT_GC_GRACE),
+      })
+      .strict()
+      .default({}),
+    auth: z
+      .object({
+        sessionTtlMs: positiveInt.default(DEFAULT_SESSION_TTL),
+        maxFailedLoginsPerUser: positiveInt.default(DEFAULT_MAX_FAILED_LOGINS_PER_USER),
+        maxFailedLoginsPerAddress: positiveInt.default(DEFAULT_MAX_FAILED_LOGINS_PER_ADDRESS),
+      })
+      .strict()
+      .default({}),
+    shutdownTimeoutMs: nonNegativeInt.default(DEFAULT_SHUTDOWN_TIMEOUT),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.storage.backend === 's3' && !c.storage.s3.bucket) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['storage', 's3', 'bucket'], message: 'required when storage.backend is s3 (AK_S3_BUCKET)' })
+    }
+  })
+
+export type Config = z.infer<typeof configSchema>
+
+/** Environment variable → config path. The README's configuration table lists the same. */
+export const ENV_VARS: Record<string, string> = {
+  AK_DATA_DIR: 'dataDir',
+  AK_LOG_LEVEL: 'logLevel',
+  AK_HTTP_HOST: 'http.host',
+  AK_HTTP_PORT: 'http.port',
+  AK_PUBLIC_URL: 'http.publicUrl',
+  AK_BODY_IDLE_TIMEOUT_MS: 'http.bodyIdleTimeoutMs',
+  AK_ADMIN_PASSWORD: 'adminPassword',
+  AK_MAX_UPLOAD_BYTES: 'limits.maxUploadBytes',
+  AK_STORAGE_BACKEND: 'storage.backend',
+  AK_S3_BUCKET: 'storage.s3.bucket',
+  AK_S3_ENDPOINT: 'storage.s3.endpoint',
+  AK_S3_REGION: 'storage.s3.region',
+  AK_S3_ACCESS_KEY_ID: 'storage.s3.accessKeyId',
+  AK_S3_SECRET_ACCESS_KEY: 'storage.s3.secretAccessKey',
+  AK_S3_FORCE_PATH_STYLE: 'storage.s3.forcePathStyle',
+  AK_S3_PREFIX: 'storage.s3.prefix',
+  AK_S3_PART_SIZE: 'storage.s3.partSize',
+  AK_GC_INTERVAL_MS: 'gc.intervalMs',
+  AK_GC_GRACE_MS: 'gc.graceMs',
+  AK_SESSION_TTL_MS: 'auth.sessionTtlMs',
+  AK_MAX_FAILED_LOGINS_PER_USER: 'auth.maxFailedLoginsPerUser',
+  AK_MAX_FAILED_LOGINS_PER_ADDRESS: 'auth.maxFailedLoginsPerAddress',
+  AK_SHUTDOWN_TIMEOUT_MS: 'shutdownTimeoutMs',
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError'
+}
+
+type Tree = Record<string, unknown>
+
+function setPath(tree: Tree, path: string, value: unknown): void {
+  const parts = path.split('.')
+  let node = tree
+  for (const p of parts.slice(0, -1)) {
+    if (typeof node[p] !== 'object' || node[p] === null) node[p] = {}
+    node = node[p] as Tree
+  }
+  node[parts[parts.length - 1] as string] = value
+}
+
+function merge(base: Tree, over: Tree): Tree {
+  const out: Tree = { ...base }
+  for (const [k, v] of Object.entries(over)) {
+    out[k] =
+      typeof v === 'object' && v !== null && !Array.isArray(v) && typeof out[k] === 'object' && out[k] !== null
+        ? merge(out[k] as Tree, v as Tree)
+        : v
+  }
+  return out
+}
+
+export interface LoadConfigInput {
+  /** Path of a YAML file (--config or AK_CONFIG). */
+  file?: string | undefined
+  env?: NodeJS.ProcessEnv
+  /** Values from command-line flags, as config paths ('http.port' → value). */
+  flags?: Record<string, unknown>
+}
+
+/**
+ * Builds the configuration: defaults < YAML file < environment < flags. Validated once;
+ * every bad value is reported with its source name in one ConfigError.
+ */
+export function loadConfig(input: LoadConfigInput = {}): Config {
+  const env = input.env ?? process.env
+  let tree: Tree = {}
+  const file = input.file ?? env.AK_CONFIG
+  if (file) {
+    let text: string
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`)
+    }
+    let parsed: unknown
+    try {
+      parsed = parseYaml(text)
+    } catch (err) {
+      throw new ConfigError(`config file ${file} is not valid YAML: ${(err as Error).message}`)
+    }
+    if (parsed !== null && parsed !== undefined) {
+      if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`config file ${file} must hold a mapping`)
+      tree = parsed as Tree
+    }
+  }
+  const fromEnv: Tree = {}
+  for (const [name, path] of Object.entries(ENV_VARS)) {
+    const v = env[name]
+    if (v !== undefined && v !== '') setPath(fromEnv, path, v)
+  }
+  const fromFlags: Tree = {}
+  for (const [path, v] of Object.entries(input.flags ?? {})) if (v !== undefined) setPath(fromFlags, path, v)
+  tree = merge(merge(tree, fromEnv), fromFlags)
+  const result = configSchema.safeParse(tree)
+  if (!result.success) {
+    const byPath = Object.fromEntries(Object.entries(ENV_VARS).map(([k, v]) => [v, k]))
+    const lines = result.error.issues.map((i) => {
+      const path = i.path.join('.')
+      const envName = byPath[path]
+      return `  ${path}${envName ? ` (${envName})` : ''}: ${i.message}`
+    })
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`)
+  }
+  const config = result.data
+  config.dataDir = resolve(config.dataDir)
+  return config
+}

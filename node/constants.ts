@@ -1,0 +1,28 @@
+import { GiB, HOUR, MINUTE, SECOND } from '../store/index.ts'
+
+/** @default 8080 */
+export const DEFAULT_HTTP_PORT = 8080
+/** Loopback by default, like Verdaccio: expose a node deliberately with AK_HTTP_HOST=0.0.0.0. */
+export const DEFAULT_HTTP_HOST = '127.0.0.1'
+export const DEFAULT_DATA_DIR = './data'
+/** Largest upload the node accepts unless configured otherwise. */
+export const DEFAULT_MAX_UPLOAD_BYTES = 16 * GiB
+/** Largest JSON body of the management API. */
+export const DEFAULT_MAX_JSON_BYTES = 1024 * 1024
+export const DEFAULT_GC_INTERVAL = 6 * HOUR
+export const DEFAULT_GC_GRACE = 1 * HOUR
+export const DEFAULT_SHUTDOWN_TIMEOUT = 30 * SECOND
+export const DEFAULT_SESSION_TTL = 12 * HOUR
+/** Failed logins allowed per user name inside LOGIN_WINDOW before further attempts are refused. */
+export const DEFAULT_MAX_FAILED_LOGINS_PER_USER = 10
+/** Failed logins allowed per client address inside LOGIN_WINDOW. */
+export const DEFAULT_MAX_FAILED_LOGINS_PER_ADDRESS = 30
+export const LOGIN_WINDOW = 5 * MINUTE
+/** A verified password is remembered (as a hash) so Basic-auth clients don't pay scrypt per request. */
+export const CREDENTIAL_CACHE_TTL = 1 * MINUTE
+export const CREDENTIAL_CACHE_SIZE = 10_000
+/** Body of a request that sends nothing for this long is abandoned (408). */
+export const DEFAULT_BODY_IDLE_TIMEOUT = 60 * SECOND
+export const INITIAL_ADMIN_PASSWORD_FILE = 'initial-admin-password'
+/** Lifetime of bearer tokens handed to token-auth clients (Docker's /v2/token). */
+export const BEARER_TTL = 1 * HOUR

@@ -1,0 +1,8 @@
+export { createNode, type RegistryNode, type CreateNodeOptions } from './node.ts'
+export { loadConfig, ConfigError, configSchema, ENV_VARS, type Config, type LoadConfigInput } from './config.ts'
+export { HTTP_STATUS, toWireError } from './http-errors.ts'
+export { FORMATS, FORMAT_NAMES } from './formats.ts'
+export { main, buildCli, parseDuration } from './cli.ts'
+export { AuthService, ANONYMOUS, type Principal } from './auth/auth-service.ts'
+export { hashPassword, verifyPassword } from './auth/passwords.ts'
+export { generateToken, parseToken } from './auth/tokens.ts'

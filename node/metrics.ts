@@ -1,0 +1,48 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { BlobIndex } from '../store/index.ts'
+
+/** The node's Prometheus metrics, on a registry of its own (tests run several nodes in one process). */
+export function createMetrics(blobIndex: BlobIndex) {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'ak_process_' })
+  const requests = new Counter({
+    name: 'ak_http_requests_total',
+    help: 'HTTP requests answered, by method, route and status',
+    labelNames: ['method', 'route', 'status'],
+    registers: [registry],
+  })
+  const duration = new Histogram({
+    name: 'ak_http_request_duration_seconds',
+    help: 'Time to answer HTTP requests, by method and route',
+    labelNames: ['method', 'route'],
+    buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2, 10, 60],
+    registers: [registry],
+  })
+  const bytesIn = new Counter({ name: 'ak_http_bytes_in_total', help: 'Request body bytes received', registers: [registry] })
+  const bytesOut = new Counter({ name: 'ak_http_bytes_out_total', help: 'Response body bytes sent', registers: [registry] })
+  const uploadErrors = new Counter({
+    name: 'ak_upload_errors_total',
+    help: 'Uploads refused or failed, by format and reason',
+    labelNames: ['format', 'reason'],
+    registers: [registry],
+  })
+  new Gauge({
+    name: 'ak_blobs',
+    help: 'Blobs in the store',
+    registers: [registry],
+    collect() {
+      this.set(blobIndex.totals().count)
+    },
+  })
+  new Gauge({
+    name: 'ak_blob_bytes',
+    help: 'Bytes of all blobs in the store',
+    registers: [registry],
+    collect() {
+      this.set(blobIndex.totals().bytes)
+    },
+  })
+  return { registry, requests, duration, bytesIn, bytesOut, uploadErrors }
+}
+
+export type Metrics = ReturnType<typeof createMetrics>

@@ -1,0 +1,239 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
+import type { Logger } from 'pino'
+import { gc, type Store } from '../store/index.ts'
+import type { NodeIdentity } from '../mesh/index.ts'
+import type { FormatContext } from '../formats/core/index.ts'
+import { FORMATS, FORMAT_NAMES } from './formats.ts'
+import { generateToken } from './auth/tokens.ts'
+import type { Config } from './config.ts'
+import { lockDataDir } from './data-dir.ts'
+import { openDataDir } from './open.ts'
+import { AuthService, ANONYMOUS, ANONYMOUS_SUBJECT } from './auth/auth-service.ts'
+import { loadSessionSigner } from './auth/sessions.ts'
+import { hashPassword, randomPassword } from './auth/passwords.ts'
+import { jsonErrorHandler, toWireError } from './http-errors.ts'
+import { createMetrics, type Metrics } from './metrics.ts'
+import type { ApiContext } from './api/context.ts'
+import { repositoryRoutes } from './api/repositories.ts'
+import { userRoutes } from './api/users.ts'
+import { tokenRoutes } from './api/tokens.ts'
+import { permissionRoutes } from './api/permissions.ts'
+import { BEARER_TTL, DEFAULT_MAX_JSON_BYTES, INITIAL_ADMIN_PASSWORD_FILE } from './constants.ts'
+
+export interface RegistryNode {
+  app: FastifyInstance
+  store: Store
+  identity: NodeIdentity
+  metrics: Metrics
+  config: Config
+  /** Starts listening; resolves with the URL. */
+  listen(): Promise<string>
+  /** Graceful stop: refuses new requests, lets in-flight ones finish within shutdownTimeoutMs. */
+  close(): Promise<void>
+}
+
+export interface CreateNodeOptions {
+  /** Hold the data-dir lock and clean temp files (a serving node). @default true */
+  exclusive?: boolean
+  logger?: Logger | boolean
+}
+
+/**
+ * Composition root: opens the data directory, bootstraps the admin user, builds the HTTP
+ * server with auth, metrics, the management API and every format.
+ */
+export async function createNode(config: Config, options: CreateNodeOptions = {}): Promise<RegistryNode> {
+  const exclusive = options.exclusive ?? true
+  const unlock = exclusive ? lockDataDir(config.dataDir) : () => {}
+  let store: Store | undefined
+  try {
+    const opened = await openDataDir(config)
+    store = opened.store
+    const { identity } = opened
+    const app = Fastify({
+      logger: options.logger === undefined ? { level: config.logLevel } : (options.logger as boolean),
+      bodyLimit: DEFAULT_MAX_JSON_BYTES,
+      routerOptions: { maxParamLength: 2048 },
+      forceCloseConnections: 'idle',
+      return503OnClosing: true,
+      requestTimeout: 0,
+      keepAliveTimeout: 72_000,
+      clientErrorHandler(err, socket) {
+        // Malformed HTTP (e.g. more body bytes than Content-Length announced, parsed as a next
+        // request): answer in JSON and close, instead of Node's bare 400.
+        if (!socket.writable) return socket.destroy()
+        const body = JSON.stringify({ error: 'AK_BAD_REQUEST', message: `malformed HTTP request: ${(err as Error).message}` })
+        socket.end(
+          `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        )
+      },
+    })
+    const log = app.log
+
+    const removed = exclusive ? await store.blobs.cleanTemp() : 0
+    if (removed > 0) log.info({ removed }, 'removed leftovers of unfinished uploads')
+
+    const sessions = await loadSessionSigner(config.dataDir)
+    const auth = new AuthService(store.auth, sessions, config.auth)
+    await bootstrapAdmin(store, config, log)
+
+    const metrics = createMetrics(store.blobIndex)
+    app.decorateRequest('principal', null as never)
+    app.addHook('onRequest', async (request) => {
+      request.principal = ANONYMOUS
+      request.principal = await auth.authenticate(request.headers.authorization, request.ip)
+    })
+    app.addHook('onResponse', async (request, reply) => {
+      const route = request.routeOptions.url ?? 'unmatched'
+      metrics.requests.inc({ method: request.method, route, status: String(reply.statusCode) })
+      metrics.duration.observe({ method: request.method, route }, reply.elapsedTime / 1000)
+      const sent = Number(reply.getHeader('content-length') ?? 0)
+      if (request.method !== 'HEAD' && sent > 0) metrics.bytesOut.inc(sent)
+      const received = request.raw.socket?.bytesRead
+      if (received !== undefined && request.headers['content-length']) metrics.bytesIn.inc(Number(request.headers['content-length']) || 0)
+    })
+    app.setErrorHandler(jsonErrorHandler)
+    app.setNotFoundHandler((request, reply) => {
+      reply.code(404).send({ error: 'AK_NOT_FOUND', message: `no route for ${request.method} ${request.url.split('?')[0]}` })
+    })
+
+    app.get('/health', async () => ({ status: 'ok' }))
+    app.get('/ready', async (_request, reply) => {
+      try {
+        store?.db.prepare('SELECT 1').get()
+        await store?.blobs.driver.check()
+        return { status: 'ready', storage: store?.blobs.driver.kind }
+      } catch (err) {
+        return reply.code(503).send({ error: 'AK_STORAGE_ERROR', message: `not ready: ${(err as Error).message}` })
+      }
+    })
+    app.get('/metrics', async (_request, reply) => {
+      reply.type(metrics.registry.contentType)
+      return metrics.registry.metrics()
+    })
+
+    const apiCtx: ApiContext = { store, auth, sessions, config, formats: FORMAT_NAMES }
+    await app.register(
+      async (api) => {
+        await api.register(repositoryRoutes(apiCtx))
+        await api.register(userRoutes(apiCtx))
+        await api.register(tokenRoutes(apiCtx))
+        await api.register(permissionRoutes(apiCtx))
+      },
+      { prefix: '/api/v1' },
+    )
+
+    const s = store
+    const formatCtx: FormatContext = {
+      repositories: s.repositories,
+      artifacts: s.artifacts,
+      blobs: s.blobs,
+      blobIndex: s.blobIndex,
+      authorize: (request, repo, action) => auth.authorize(request.principal, repo, action),
+      can: (request, repo, action) => auth.can(request.principal, repo, action),
+      userName: (request) => (request.principal.kind === 'user' ? request.principal.name : null),
+      maxUploadBytes: config.limits.maxUploadBytes,
+      bodyIdleTimeoutMs: config.http.bodyIdleTimeoutMs,
+      baseUrl: (request: FastifyRequest) => config.http.publicUrl?.replace(/\/$/, '') ?? `${request.protocol}://${request.host}`,
+      uploadFailed: (format, reason) => metrics.uploadErrors.inc({ format, reason }),
+      login: async (request, name, password) => void (await auth.login(name, password, request.ip)),
+      createToken: (user, label) => {
+        const g = generateToken()
+        s.auth.createToken({
+          id: g.id,
+          user,
+          name: label,
+          secretHash: g.secretHash,
+          repos: ['*'],
+          access: 'write',
+          expiresAt: null,
+          createdAt: Date.now(),
+        })
+        return g.token
+      },
+      revokeCallerToken: (request) => {
+        const p = request.principal
+        if (p.kind === 'user' && p.token) s.auth.deleteToken(p.token.id)
+      },
+      issueBearer: async (request) => {
+        const p = request.principal
+        const ttl = Math.min(config.auth.sessionTtlMs, BEARER_TTL)
+        const { token } = await sessions.issue(p.kind === 'user' ? p.name : ANONYMOUS_SUBJECT, ttl)
+        return { token, expiresInSeconds: Math.floor(ttl / 1000) }
+      },
+    }
+    for (const f of FORMATS) await app.register(f.plugin(formatCtx), { prefix: f.prefix })
+
+    let gcTimer: NodeJS.Timeout | undefined
+    if (exclusive && config.gc.intervalMs > 0) {
+      gcTimer = setInterval(() => {
+        gc(s.blobs, s.blobIndex, { graceMs: config.gc.graceMs })
+          .then((r) => {
+            if (r.blobsDeleted + r.orphanObjectsDeleted > 0) log.info(r, 'garbage collected')
+          })
+          .catch((err: unknown) => log.error({ err }, 'garbage collection failed'))
+      }, config.gc.intervalMs)
+      gcTimer.unref()
+    }
+
+    let closed = false
+    const node: RegistryNode = {
+      app,
+      store: s,
+      identity,
+      metrics,
+      config,
+      async listen() {
+        const url = await app.listen({ host: config.http.host, port: config.http.port })
+        const address = app.server.address()
+        const port = typeof address === 'object' && address ? address.port : config.http.port
+        const host = config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host
+        const printable = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`
+        log.info({ url: printable, peerId: identity.peerId, storage: s.blobs.driver.kind, dataDir: config.dataDir }, 'listening')
+        void url
+        return printable
+      },
+      async close() {
+        if (closed) return
+        closed = true
+        clearInterval(gcTimer)
+        const deadline = setTimeout(() => {
+          log.warn('shutdown timeout reached; closing remaining connections')
+          app.server.closeAllConnections()
+        }, config.shutdownTimeoutMs)
+        deadline.unref()
+        try {
+          await app.close()
+        } finally {
+          clearTimeout(deadline)
+          s.close()
+          unlock()
+        }
+      },
+    }
+    return node
+  } catch (err) {
+    store?.close()
+    unlock()
+    throw err
+  }
+}
+
+/** First start: create `admin`, with AK_ADMIN_PASSWORD or a random password written to a 0600 file. */
+async function bootstrapAdmin(store: Store, config: Config, log: FastifyInstance['log']): Promise<void> {
+  if (store.auth.userCount() > 0) return
+  const given = config.adminPassword
+  const password = given ?? randomPassword()
+  store.auth.createUser({ name: 'admin', passwordHash: await hashPassword(password), admin: true })
+  if (given) {
+    log.info('created user admin with the password from AK_ADMIN_PASSWORD')
+    return
+  }
+  const file = join(config.dataDir, INITIAL_ADMIN_PASSWORD_FILE)
+  await writeFile(file, `${password}\n`, { mode: 0o600 })
+  log.warn({ user: 'admin', password, file }, `created user admin; its password is in ${file} (shown once here)`)
+}
+
+export { toWireError }

@@ -1,0 +1,173 @@
+import { randomBytes } from 'node:crypto'
+import { createWriteStream } from 'node:fs'
+import { mkdir, readdir, rm, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Transform, type Readable, type TransformCallback } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import type { BlobDriver, ByteRange, DriverObject } from './blob-driver.ts'
+import { BlobHasher, type BlobDigests, type ExpectedDigests } from './digests.ts'
+import { AkError, BodyTimeoutError, BodyTooLargeError, ClientAbortedError, DigestMismatchError, SizeMismatchError } from './errors.ts'
+import { BLOB_IO_BUFFER } from './constants.ts'
+
+export interface IngestOptions {
+  /** Refuse (BodyTooLargeError) once more than this many bytes arrive. */
+  maxBytes?: number | undefined
+  /** The exact size the sender announced (Content-Length); a different count is SizeMismatchError. */
+  expectedSize?: number | undefined
+  /** Digests the sender announced; any mismatch is DigestMismatchError and nothing is stored. */
+  expected?: ExpectedDigests | undefined
+  signal?: AbortSignal | undefined
+  /** Fail with BodyTimeoutError when no byte arrives for this long. */
+  idleTimeoutMs?: number | undefined
+}
+
+/**
+ * Content-addressed blob storage over a BlobDriver: streaming ingest that hashes while it
+ * writes a temp file, fsyncs, verifies, and only then moves the bytes into the driver.
+ */
+export interface BlobStore {
+  readonly driver: BlobDriver
+  /** Streams `source` into the store; resolves with the blob's digests once it is durable. */
+  ingest(source: Readable, options?: IngestOptions): Promise<BlobDigests>
+  /** Stream of the blob, or of an inclusive byte range of it. */
+  open(sha256: string, range?: ByteRange): Promise<Readable>
+  stat(sha256: string): Promise<DriverObject | undefined>
+  delete(sha256: string): Promise<void>
+  list(): AsyncIterable<DriverObject>
+  /** Digests recomputed from the stored bytes (fsck). */
+  rehash(sha256: string): Promise<BlobDigests>
+  /** Removes leftovers of ingests that never finished. Call only while no ingest runs. */
+  cleanTemp(): Promise<number>
+}
+
+export function createBlobStore(driver: BlobDriver, tempDir: string): BlobStore {
+  return new DefaultBlobStore(driver, tempDir)
+}
+
+/** Hashes, counts and bounds the bytes flowing through. */
+class HashingTransform extends Transform {
+  readonly hasher = new BlobHasher()
+  constructor(
+    private readonly maxBytes: number,
+    private readonly onData: () => void = () => {},
+  ) {
+    super({ highWaterMark: BLOB_IO_BUFFER })
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.onData()
+    if (this.hasher.size + chunk.length > this.maxBytes) {
+      done(new BodyTooLargeError(`body exceeds the maximum of ${this.maxBytes} bytes`))
+      return
+    }
+    this.hasher.update(chunk)
+    done(null, chunk)
+  }
+}
+
+class DefaultBlobStore implements BlobStore {
+  constructor(
+    readonly driver: BlobDriver,
+    private readonly tempDir: string,
+  ) {}
+
+  async ingest(source: Readable, options: IngestOptions = {}): Promise<BlobDigests> {
+    await mkdir(this.tempDir, { recursive: true })
+    const tempPath = join(this.tempDir, `ingest-${Date.now()}-${randomBytes(8).toString('hex')}`)
+    let moved = false
+    try {
+      const controller = new AbortController()
+      const forward = () => controller.abort(options.signal?.reason)
+      options.signal?.addEventListener('abort', forward, { once: true })
+      let idle: NodeJS.Timeout | undefined
+      const arm = () => {
+        if (!options.idleTimeoutMs) return
+        clearTimeout(idle)
+        idle = setTimeout(
+          () => controller.abort(new BodyTimeoutError(`no body bytes arrived for ${options.idleTimeoutMs} ms`)),
+          options.idleTimeoutMs,
+        )
+      }
+      arm()
+      const hashing = new HashingTransform(options.maxBytes ?? Number.MAX_SAFE_INTEGER, arm)
+      // flush: fsync before 'close', so the bytes are durable before the rename publishes them.
+      const sink = createWriteStream(tempPath, { flags: 'wx', mode: 0o644, flush: true, highWaterMark: BLOB_IO_BUFFER })
+      let sourceFailed: unknown
+      source.once('error', (err) => {
+        sourceFailed ??= err
+      })
+      try {
+        await pipeline(source, hashing, sink, { signal: controller.signal })
+      } catch (err) {
+        if (err instanceof AkError) throw err
+        if (controller.signal.aborted && controller.signal.reason instanceof AkError) throw controller.signal.reason
+        if (sourceFailed !== undefined || (err as Error).name === 'AbortError') {
+          throw new ClientAbortedError(`upload interrupted: ${(err as Error).message}`)
+        }
+        throw err
+      } finally {
+        clearTimeout(idle)
+        options.signal?.removeEventListener('abort', forward)
+      }
+      const digests = hashing.hasher.digest()
+      if (options.expectedSize !== undefined && digests.size !== options.expectedSize) {
+        throw new SizeMismatchError(`received ${digests.size} bytes, expected ${options.expectedSize}`)
+      }
+      const expected = options.expected ?? {}
+      for (const alg of ['sha256', 'sha1', 'md5'] as const) {
+        const want = expected[alg]?.toLowerCase()
+        if (want !== undefined && want !== digests[alg]) {
+          throw new DigestMismatchError(`${alg} of the body is ${digests[alg]}, the request said ${want}`, {
+            algorithm: alg,
+            expected: want,
+            actual: digests[alg],
+          })
+        }
+      }
+      if (await this.driver.stat(digests.sha256)) {
+        // Same bytes are stored once.
+        await unlink(tempPath)
+      } else {
+        await this.driver.putFile(digests.sha256, tempPath, digests.size)
+      }
+      moved = true
+      return digests
+    } finally {
+      if (!moved) await unlink(tempPath).catch(() => {})
+    }
+  }
+
+  open(sha256: string, range?: ByteRange): Promise<Readable> {
+    return this.driver.read(sha256, range)
+  }
+
+  stat(sha256: string): Promise<DriverObject | undefined> {
+    return this.driver.stat(sha256)
+  }
+
+  delete(sha256: string): Promise<void> {
+    return this.driver.delete(sha256)
+  }
+
+  list(): AsyncIterable<DriverObject> {
+    return this.driver.list()
+  }
+
+  async rehash(sha256: string): Promise<BlobDigests> {
+    const hasher = new BlobHasher()
+    const stream = await this.driver.read(sha256)
+    for await (const chunk of stream) hasher.update(chunk as Buffer)
+    return hasher.digest()
+  }
+
+  async cleanTemp(): Promise<number> {
+    let names: string[]
+    try {
+      names = await readdir(this.tempDir)
+    } catch {
+      return 0
+    }
+    await Promise.all(names.map((n) => rm(join(this.tempDir, n), { recursive: true, force: true })))
+    return names.length
+  }
+}

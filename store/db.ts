@@ -1,0 +1,87 @@
+import Database from 'better-sqlite3'
+import { readdirSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { MigrationError } from './errors.ts'
+import { SQLITE_BUSY_TIMEOUT } from './constants.ts'
+
+export type Db = Database.Database
+
+/** The migrations/ folder of this checkout. */
+export const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'migrations')
+
+export interface OpenDbOptions {
+  /** @default MIGRATIONS_DIR */
+  migrationsDir?: string
+  readonly?: boolean
+}
+
+/** Opens (or creates) the metadata database in WAL mode and applies pending migrations. */
+export function openDb(file: string, options: OpenDbOptions = {}): Db {
+  const db = new Database(file, { readonly: options.readonly ?? false })
+  try {
+    db.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT}`)
+    if (!options.readonly) {
+      db.pragma('journal_mode = WAL')
+      // NORMAL is durable across process crashes in WAL mode; FULL also survives power loss
+      // at the cost of an fsync per commit. A registry's commit is an upload: pay for FULL.
+      db.pragma('synchronous = FULL')
+    }
+    db.pragma('foreign_keys = ON')
+    if (!options.readonly) migrate(db, options.migrationsDir ?? MIGRATIONS_DIR)
+    return db
+  } catch (err) {
+    db.close()
+    throw err
+  }
+}
+
+export interface Migration {
+  version: number
+  name: string
+  sql: string
+}
+
+export function loadMigrations(dir: string): Migration[] {
+  const files = readdirSync(dir).filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f)).sort()
+  const seen = new Set<number>()
+  return files.map((f) => {
+    const version = Number(f.slice(0, 3))
+    if (seen.has(version)) throw new MigrationError(`two migrations share version ${version} in ${dir}`)
+    seen.add(version)
+    return { version, name: f, sql: readFileSync(join(dir, f), 'utf8') }
+  })
+}
+
+/**
+ * Applies, in order, each migration not yet recorded in schema_migrations, each inside its own
+ * transaction: a failing one leaves the database exactly as it was and stops start-up.
+ */
+export function migrate(db: Db, dir: string): number {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`)
+  const applied = new Set(
+    (db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version),
+  )
+  let count = 0
+  for (const m of loadMigrations(dir)) {
+    if (applied.has(m.version)) continue
+    const apply = db.transaction(() => {
+      db.exec(m.sql)
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+        m.version,
+        m.name,
+        Date.now(),
+      )
+    })
+    try {
+      apply()
+    } catch (err) {
+      throw new MigrationError(`migration ${m.name} failed and was rolled back: ${(err as Error).message}`, {
+        migration: m.name,
+      })
+    }
+    count++
+  }
+  return count
+}

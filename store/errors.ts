@@ -1,0 +1,72 @@
+/**
+ * Domain errors. Each failure has its own class and a stable `code`; none carries an HTTP
+ * status. Every protocol maps codes to its wire format in one table (node/http-errors.ts
+ * for the JSON API and the generic format, each format's own error handler for the rest).
+ */
+export class AkError extends Error {
+  readonly code: string
+  readonly details: Record<string, unknown> | undefined
+
+  constructor(code: string, message: string, details?: Record<string, unknown>) {
+    super(message)
+    this.code = code
+    this.details = details
+  }
+}
+
+function define(code: string, name: string) {
+  const cls = class extends AkError {
+    static readonly code = code
+    constructor(message: string, details?: Record<string, unknown>) {
+      super(code, message, details)
+    }
+  }
+  Object.defineProperty(cls, 'name', { value: name })
+  Object.defineProperty(cls.prototype, 'name', { value: name })
+  return cls
+}
+
+export const BlobNotFoundError = define('AK_BLOB_NOT_FOUND', 'BlobNotFoundError')
+export const DigestMismatchError = define('AK_DIGEST_MISMATCH', 'DigestMismatchError')
+export const SizeMismatchError = define('AK_SIZE_MISMATCH', 'SizeMismatchError')
+export const BodyTooLargeError = define('AK_BODY_TOO_LARGE', 'BodyTooLargeError')
+export const ClientAbortedError = define('AK_CLIENT_ABORTED', 'ClientAbortedError')
+export const BodyTimeoutError = define('AK_BODY_TIMEOUT', 'BodyTimeoutError')
+export const InvalidPathError = define('AK_INVALID_PATH', 'InvalidPathError')
+export const InvalidInputError = define('AK_INVALID_INPUT', 'InvalidInputError')
+export const MalformedJsonError = define('AK_MALFORMED_JSON', 'MalformedJsonError')
+export const RepositoryNotFoundError = define('AK_REPOSITORY_NOT_FOUND', 'RepositoryNotFoundError')
+export const RepositoryExistsError = define('AK_REPOSITORY_EXISTS', 'RepositoryExistsError')
+export const ArtifactNotFoundError = define('AK_ARTIFACT_NOT_FOUND', 'ArtifactNotFoundError')
+export const ImmutableArtifactError = define('AK_ARTIFACT_IMMUTABLE', 'ImmutableArtifactError')
+export const FormatMismatchError = define('AK_FORMAT_MISMATCH', 'FormatMismatchError')
+export const NotImplementedError = define('AK_NOT_IMPLEMENTED', 'NotImplementedError')
+export const UserNotFoundError = define('AK_USER_NOT_FOUND', 'UserNotFoundError')
+export const UserExistsError = define('AK_USER_EXISTS', 'UserExistsError')
+export const GroupNotFoundError = define('AK_GROUP_NOT_FOUND', 'GroupNotFoundError')
+export const GroupExistsError = define('AK_GROUP_EXISTS', 'GroupExistsError')
+export const TokenNotFoundError = define('AK_TOKEN_NOT_FOUND', 'TokenNotFoundError')
+export const UnauthorizedError = define('AK_UNAUTHORIZED', 'UnauthorizedError')
+export const ForbiddenError = define('AK_FORBIDDEN', 'ForbiddenError')
+export const TooManyAttemptsError = define('AK_TOO_MANY_ATTEMPTS', 'TooManyAttemptsError')
+export const NotFoundError = define('AK_NOT_FOUND', 'NotFoundError')
+export const MethodNotAllowedError = define('AK_METHOD_NOT_ALLOWED', 'MethodNotAllowedError')
+export const RangeNotSatisfiableError = define('AK_RANGE_NOT_SATISFIABLE', 'RangeNotSatisfiableError')
+export const MigrationError = define('AK_MIGRATION_FAILED', 'MigrationError')
+export const DataDirLockedError = define('AK_DATA_DIR_LOCKED', 'DataDirLockedError')
+export const StorageError = define('AK_STORAGE_ERROR', 'StorageError')
+export const ShuttingDownError = define('AK_SHUTTING_DOWN', 'ShuttingDownError')
+
+/** Every code defined above, for the test that pins each one to a documented wire status. */
+export const ERROR_CODES: readonly string[] = [
+  BlobNotFoundError, DigestMismatchError, SizeMismatchError, BodyTooLargeError, ClientAbortedError, BodyTimeoutError,
+  InvalidPathError, InvalidInputError, MalformedJsonError, RepositoryNotFoundError, RepositoryExistsError,
+  ArtifactNotFoundError, ImmutableArtifactError, FormatMismatchError, NotImplementedError, UserNotFoundError,
+  UserExistsError, GroupNotFoundError, GroupExistsError, TokenNotFoundError, UnauthorizedError, ForbiddenError,
+  TooManyAttemptsError, NotFoundError, MethodNotAllowedError, RangeNotSatisfiableError, MigrationError,
+  DataDirLockedError, StorageError, ShuttingDownError,
+].map((c) => c.code)
+
+export function isAkError(err: unknown): err is AkError {
+  return err instanceof AkError
+}

@@ -1,0 +1,145 @@
+import type { Db } from './db.ts'
+import type { ReplicationLog } from './replication-log.ts'
+import { RepositoryExistsError, RepositoryNotFoundError } from './errors.ts'
+import { validateRepositoryKey } from './paths.ts'
+
+export type RepositoryType = 'local' | 'remote' | 'virtual'
+
+/** Settings common to every format; formats may keep their own keys beside these. */
+export interface RepositorySettings {
+  /** Refuse to overwrite an existing path with different bytes. */
+  immutable?: boolean
+  /** Largest accepted upload in bytes, below the node-wide maximum. */
+  maxUploadBytes?: number
+  [key: string]: unknown
+}
+
+export interface Repository {
+  key: string
+  format: string
+  type: RepositoryType
+  description: string
+  public: boolean
+  settings: RepositorySettings
+  createdAt: number
+  updatedAt: number
+}
+
+export interface RepositoryInput {
+  key: string
+  format: string
+  type: RepositoryType
+  description?: string
+  public?: boolean
+  settings?: RepositorySettings
+}
+
+export interface RepositoryPatch {
+  description?: string
+  public?: boolean
+  settings?: RepositorySettings
+}
+
+export interface RepositoryStore {
+  get(key: string): Repository | undefined
+  /** Like get, but RepositoryNotFoundError when missing. */
+  require(key: string): Repository
+  list(): Repository[]
+  create(input: RepositoryInput): Repository
+  update(key: string, patch: RepositoryPatch): Repository
+  /** Deletes the repository and its artifacts (their blobs are left to gc). */
+  delete(key: string): { artifacts: number }
+}
+
+interface RepoRow {
+  key: string
+  format: string
+  type: RepositoryType
+  description: string
+  public: number
+  settings: string
+  created_at: number
+  updated_at: number
+}
+
+function fromRow(r: RepoRow): Repository {
+  return {
+    key: r.key,
+    format: r.format,
+    type: r.type,
+    description: r.description,
+    public: r.public === 1,
+    settings: JSON.parse(r.settings) as RepositorySettings,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  }
+}
+
+function describe(r: Repository): Record<string, unknown> {
+  return { format: r.format, type: r.type, description: r.description, public: r.public, settings: r.settings }
+}
+
+export function createRepositoryStore(db: Db, log: ReplicationLog): RepositoryStore {
+  const get = db.prepare('SELECT * FROM repositories WHERE key = ?')
+  const list = db.prepare('SELECT * FROM repositories ORDER BY key')
+  const insert = db.prepare(`INSERT INTO repositories (key, format, type, description, public, settings, created_at, updated_at)
+    VALUES (@key, @format, @type, @description, @public, @settings, @now, @now)`)
+  const update = db.prepare(`UPDATE repositories SET description = @description, public = @public, settings = @settings,
+    updated_at = @now WHERE key = @key`)
+  const countArtifacts = db.prepare('SELECT COUNT(*) AS n FROM artifacts WHERE repo = ?')
+  const deleteArtifacts = db.prepare('DELETE FROM artifacts WHERE repo = ?')
+  const deletePermissions = db.prepare('DELETE FROM permissions WHERE repo = ?')
+  const deleteRepo = db.prepare('DELETE FROM repositories WHERE key = ?')
+
+  const store: RepositoryStore = {
+    get: (key) => {
+      const r = get.get(key) as RepoRow | undefined
+      return r ? fromRow(r) : undefined
+    },
+    require: (key) => {
+      const r = store.get(key)
+      if (!r) throw new RepositoryNotFoundError(`repository '${key}' does not exist`)
+      return r
+    },
+    list: () => (list.all() as RepoRow[]).map(fromRow),
+    create: db.transaction((input: RepositoryInput) => {
+      validateRepositoryKey(input.key)
+      if (get.get(input.key)) throw new RepositoryExistsError(`repository '${input.key}' already exists`)
+      insert.run({
+        key: input.key,
+        format: input.format,
+        type: input.type,
+        description: input.description ?? '',
+        public: input.public ? 1 : 0,
+        settings: JSON.stringify(input.settings ?? {}),
+        now: Date.now(),
+      })
+      const repo = store.require(input.key)
+      log.append({ repo: repo.key, kind: 'repo.create', payload: describe(repo) })
+      return repo
+    }),
+    update: db.transaction((key: string, patch: RepositoryPatch) => {
+      const current = store.require(key)
+      update.run({
+        key,
+        description: patch.description ?? current.description,
+        public: (patch.public ?? current.public) ? 1 : 0,
+        settings: JSON.stringify(patch.settings ?? current.settings),
+        now: Date.now(),
+      })
+      const repo = store.require(key)
+      log.append({ repo: key, kind: 'repo.update', payload: describe(repo) })
+      return repo
+    }),
+    delete: db.transaction((key: string) => {
+      store.require(key)
+      const artifacts = (countArtifacts.get(key) as { n: number }).n
+      deleteArtifacts.run(key)
+      deletePermissions.run(key)
+      deleteRepo.run(key)
+      log.append({ repo: key, kind: 'repo.delete', payload: { artifacts } })
+      return { artifacts }
+    }),
+  }
+  return store
+}

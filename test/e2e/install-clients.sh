@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the real package-manager clients the format tests drive, from Debian's packages,
+# skipping what is already present. Run as root (CI is). Safe to run twice.
+set -euo pipefail
+
+need=()
+want() { # want <command> <debian-package>
+  command -v "$1" >/dev/null 2>&1 || need+=("$2")
+}
+want twine twine
+want go golang-go
+want skopeo skopeo
+want mvn maven
+want curl curl
+
+if [ "${#need[@]}" -gt 0 ]; then
+  echo "install-clients: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+else
+  echo "install-clients: every client is present"
+fi

@@ -1,0 +1,16 @@
+import { defineConfig } from 'vitest/config'
+
+// AK_TEST_REPORT=<file> adds a JSON report (CI turns it into "N passed, N failed, N skipped").
+const report = process.env.AK_TEST_REPORT
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    setupFiles: ['./bin/polyfill.mjs'],
+    pool: 'forks',
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    maxWorkers: 2,
+    reporters: report ? ['default', ['json', { outputFile: report }]] : ['default'],
+  },
+})
