@@ -1,6 +1,13 @@
 import type { FastifyInstance } from 'fastify'
 import type { FormatContext } from '../formats/core/index.ts'
-import { genericFormat, GENERIC_FORMAT } from '../formats/generic/index.ts'
+import { genericFormat } from '../formats/generic/index.ts'
+import { npmFormat } from '../formats/npm/index.ts'
+import { pypiFormat } from '../formats/pypi/index.ts'
+import { mavenFormat } from '../formats/maven/index.ts'
+import { ociFormat } from '../formats/oci/index.ts'
+import { cargoFormat } from '../formats/cargo/index.ts'
+import { goFormat } from '../formats/go/index.ts'
+import { helmFormat } from '../formats/helm/index.ts'
 
 export interface FormatRegistration {
   /** The repository `format` value. */
@@ -12,7 +19,15 @@ export interface FormatRegistration {
 
 /** Every format this node serves, each an encapsulated fastify plugin under its prefix. */
 export const FORMATS: readonly FormatRegistration[] = [
-  { name: GENERIC_FORMAT, prefix: '/generic', plugin: genericFormat },
+  { name: 'generic', prefix: '/generic', plugin: genericFormat },
+  { name: 'npm', prefix: '/npm', plugin: npmFormat },
+  { name: 'pypi', prefix: '/pypi', plugin: pypiFormat },
+  { name: 'maven', prefix: '/maven', plugin: mavenFormat },
+  // OCI images live at /v2/{repo}/{name…}: the first segment of the image name is the repository.
+  { name: 'oci', prefix: '/v2', plugin: ociFormat },
+  { name: 'cargo', prefix: '/cargo', plugin: cargoFormat },
+  { name: 'go', prefix: '/go', plugin: goFormat },
+  { name: 'helm', prefix: '/helm', plugin: helmFormat },
 ]
 
 export const FORMAT_NAMES: readonly string[] = FORMATS.map((f) => f.name)

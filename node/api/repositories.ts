@@ -7,6 +7,10 @@ const settingsSchema = z
   .object({
     immutable: z.boolean().optional(),
     maxUploadBytes: z.number().int().positive().optional(),
+    /** Virtual repositories: ordered member keys (same format). */
+    members: z.array(z.string().regex(REPOSITORY_KEY)).max(100).optional(),
+    /** Virtual repositories: the local member that receives publishes. */
+    defaultDeployRepo: z.string().regex(REPOSITORY_KEY).optional(),
   })
   .passthrough()
 
@@ -40,6 +44,30 @@ function view(r: Repository, artifacts: number) {
 /** /api/v1/repositories: create, list, get, update, delete. */
 export function repositoryRoutes(ctx: ApiContext) {
   const { store, auth } = ctx
+  /** A virtual repository's members exist, share its format, and are not virtual themselves (no cycles). */
+  const checkVirtual = (key: string, format: string, type: string, settings: z.infer<typeof settingsSchema>) => {
+    if (type !== 'virtual') {
+      if (settings.members !== undefined || settings.defaultDeployRepo !== undefined) {
+        throw new InvalidInputError('members and defaultDeployRepo apply to virtual repositories only')
+      }
+      return
+    }
+    const members = settings.members ?? []
+    for (const m of members) {
+      const member = store.repositories.get(m)
+      if (!member) throw new InvalidInputError(`member '${m}' does not exist`)
+      if (m === key) throw new InvalidInputError('a virtual repository cannot contain itself')
+      if (member.format !== format) throw new InvalidInputError(`member '${m}' is a ${member.format} repository, not ${format}`)
+      if (member.type === 'virtual') throw new InvalidInputError(`member '${m}' is virtual; nest members directly`)
+    }
+    if (settings.defaultDeployRepo !== undefined) {
+      if (!members.includes(settings.defaultDeployRepo)) throw new InvalidInputError('defaultDeployRepo must be one of the members')
+      if (store.repositories.get(settings.defaultDeployRepo)?.type !== 'local') {
+        throw new InvalidInputError('defaultDeployRepo must be a local repository')
+      }
+    }
+  }
+
   return async function (app: FastifyInstance): Promise<void> {
     app.get('/repositories', async (request) => {
       return store.repositories
@@ -54,9 +82,10 @@ export function repositoryRoutes(ctx: ApiContext) {
       if (!ctx.formats.includes(body.format)) {
         throw new InvalidInputError(`unknown format '${body.format}'; this node serves: ${ctx.formats.join(', ')}`)
       }
-      if (body.type !== 'local') {
-        throw new NotImplementedError(`${body.type} repositories are not available yet; create a local repository`)
+      if (body.type === 'remote') {
+        throw new NotImplementedError('remote repositories are not available yet; create a local or virtual repository')
       }
+      checkVirtual(body.key, body.format, body.type, body.settings ?? {})
       const repo = store.repositories.create(body)
       return reply.code(201).header('location', `/api/v1/repositories/${repo.key}`).send(view(repo, 0))
     })
@@ -74,6 +103,7 @@ export function repositoryRoutes(ctx: ApiContext) {
       for (const f of ['key', 'format', 'type'] as const) {
         if (body[f] !== undefined && body[f] !== repo[f]) throw new InvalidInputError(`a repository's ${f} cannot change`)
       }
+      if (body.settings) checkVirtual(repo.key, repo.format, repo.type, body.settings)
       const updated = store.repositories.update(repo.key, {
         description: body.description,
         public: body.public,

@@ -112,11 +112,14 @@ export class AuthService {
   }
 
   /**
-   * Resolves the Authorization header: Basic user:password, Basic user:token, Bearer token or
-   * Bearer session JWT. No header is anonymous; a header with bad credentials is Unauthorized.
+   * Resolves the Authorization header: Basic user:password, Basic user:token, Bearer token,
+   * Bearer session JWT, or a bare API token (cargo's form). No header is anonymous; a header
+   * with bad credentials is Unauthorized.
    */
   async authenticate(authorization: string | undefined, address: string): Promise<Principal> {
     if (!authorization) return ANONYMOUS
+    // Cargo sends its registry token as the whole header value, without a scheme.
+    if (authorization.startsWith('akt_') && !authorization.includes(' ')) return this.tokenPrincipal(authorization, undefined, address)
     const space = authorization.indexOf(' ')
     const scheme = (space < 0 ? authorization : authorization.slice(0, space)).toLowerCase()
     const value = space < 0 ? '' : authorization.slice(space + 1).trim()

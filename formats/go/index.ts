@@ -1,0 +1,7 @@
+import type { FastifyInstance } from 'fastify'
+import type { FormatContext } from '../core/index.ts'
+
+// Placeholder while the go format is being written; replaced by its implementation.
+export function goFormat(_ctx: FormatContext) {
+  return async function (_app: FastifyInstance): Promise<void> {}
+}

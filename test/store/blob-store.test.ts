@@ -1,0 +1,209 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import {
+  BodyTimeoutError,
+  BodyTooLargeError,
+  CHUNK_SIZE,
+  ClientAbortedError,
+  createBlobStore,
+  createFsDriver,
+  DigestMismatchError,
+  MiB,
+  SizeMismatchError,
+  type BlobStore,
+} from '../../store/index.ts'
+import { readAll } from './driver-conformance.ts'
+
+const hex = (alg: string, data: Buffer) => createHash(alg).update(data).digest('hex')
+
+/** The chunk manifest computed independently: sha256 of each 1 MiB slice, concatenated. */
+function manifestOf(data: Buffer): Buffer {
+  const out: Buffer[] = []
+  for (let i = 0; i < data.length; i += CHUNK_SIZE) out.push(createHash('sha256').update(data.subarray(i, i + CHUNK_SIZE)).digest())
+  return Buffer.concat(out)
+}
+
+/** A source that hands the bytes over in pieces of an awkward size, so chunk boundaries fall inside pieces. */
+function pieces(data: Buffer, size = 100_003): Readable {
+  const list: Buffer[] = []
+  for (let i = 0; i < data.length; i += size) list.push(data.subarray(i, i + size))
+  return Readable.from(list)
+}
+
+/** Sends `head`, then stays silent forever (until destroyed). */
+function stalling(head: Buffer): Readable {
+  let sent = false
+  return new Readable({
+    read() {
+      if (!sent) {
+        sent = true
+        this.push(head)
+      }
+    },
+  })
+}
+
+let root: string
+let tempDir: string
+let blobsDir: string
+let store: BlobStore
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'ak-blobstore-'))
+  tempDir = join(root, 'tmp')
+  blobsDir = join(root, 'blobs')
+  store = createBlobStore(createFsDriver(blobsDir), tempDir)
+})
+afterEach(() => rmSync(root, { recursive: true, force: true }))
+
+async function storedKeys(): Promise<string[]> {
+  const keys: string[] = []
+  for await (const o of store.list()) keys.push(o.key)
+  return keys
+}
+
+const tempLeftovers = () => {
+  try {
+    return readdirSync(tempDir)
+  } catch {
+    return []
+  }
+}
+
+describe('BlobStore.ingest digests', () => {
+  const cases: [string, number][] = [
+    ['the empty blob', 0],
+    ['a 1-byte blob', 1],
+    ['exactly one chunk (1 MiB)', 1 * MiB],
+    ['an exact multiple of the chunk size (3 MiB)', 3 * MiB],
+    ['a blob of 2.5 MiB (short last chunk)', 2.5 * MiB],
+    ['one byte past a chunk boundary', 1 * MiB + 1],
+  ]
+  it.each(cases)('computes sha256, sha1, md5, sha512, size and chunk manifest equal to node:crypto for %s', async (_label, size) => {
+    const data = randomBytes(size)
+    const d = await store.ingest(pieces(data))
+    expect(d.size).toBe(size)
+    expect(d.sha256).toBe(hex('sha256', data))
+    expect(d.sha1).toBe(hex('sha1', data))
+    expect(d.md5).toBe(hex('md5', data))
+    expect(d.sha512).toBe(hex('sha512', data))
+    expect(d.chunkManifest.length).toBe(32 * Math.ceil(size / CHUNK_SIZE))
+    expect(d.chunkManifest.equals(manifestOf(data))).toBe(true)
+    expect(await readAll(await store.open(d.sha256))).toEqual(data)
+    expect(tempLeftovers()).toEqual([])
+    const again = await store.rehash(d.sha256)
+    expect(again.chunkManifest.equals(d.chunkManifest)).toBe(true)
+    expect(again.sha512).toBe(d.sha512)
+  })
+
+  it('gives the same digests whatever the piece sizes of the source', async () => {
+    const data = randomBytes(2 * MiB + 17)
+    const a = await store.ingest(pieces(data, 1))
+    const b = await store.ingest(pieces(data, 4 * MiB))
+    expect(a.chunkManifest.equals(b.chunkManifest)).toBe(true)
+    expect(a.sha256).toBe(b.sha256)
+  }, 30_000)
+})
+
+describe('BlobStore.ingest safety', () => {
+  it('stores the same bytes once and leaves no temp file for the duplicate', async () => {
+    const data = randomBytes(50_000)
+    const a = await store.ingest(pieces(data))
+    const b = await store.ingest(pieces(data))
+    expect(b.sha256).toBe(a.sha256)
+    expect(await storedKeys()).toEqual([a.sha256])
+    expect(readdirSync(join(blobsDir, 'sha256', a.sha256.slice(0, 2)))).toEqual([a.sha256])
+    expect(tempLeftovers()).toEqual([])
+  })
+
+  it('refuses a body over maxBytes with BodyTooLargeError, stores nothing and leaves no temp file', async () => {
+    await expect(store.ingest(pieces(randomBytes(300_000)), { maxBytes: 200_000 })).rejects.toBeInstanceOf(BodyTooLargeError)
+    expect(await storedKeys()).toEqual([])
+    expect(tempLeftovers()).toEqual([])
+    // Exactly maxBytes is allowed.
+    const d = await store.ingest(pieces(randomBytes(200_000)), { maxBytes: 200_000 })
+    expect(d.size).toBe(200_000)
+  })
+
+  it.each(['sha256', 'sha1', 'md5'] as const)('refuses a %s that does not match with DigestMismatchError and stores nothing', async (alg) => {
+    const data = randomBytes(10_000)
+    const wrong = hex(alg, randomBytes(10))
+    const err = await store.ingest(pieces(data), { expected: { [alg]: wrong } }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(DigestMismatchError)
+    expect((err as DigestMismatchError).details).toMatchObject({ algorithm: alg, expected: wrong, actual: hex(alg, data) })
+    expect(await storedKeys()).toEqual([])
+    expect(tempLeftovers()).toEqual([])
+  })
+
+  it('accepts matching expected digests, in upper case too', async () => {
+    const data = randomBytes(10_000)
+    const d = await store.ingest(pieces(data), {
+      expected: { sha256: hex('sha256', data).toUpperCase(), sha1: hex('sha1', data), md5: hex('md5', data) },
+    })
+    expect(await storedKeys()).toEqual([d.sha256])
+  })
+
+  it.each([
+    ['fewer', 999],
+    ['more', 1001],
+  ])('refuses a body with %s bytes than expectedSize with SizeMismatchError and stores nothing', async (_label, size) => {
+    await expect(store.ingest(pieces(randomBytes(size)), { expectedSize: 1000 })).rejects.toBeInstanceOf(SizeMismatchError)
+    expect(await storedKeys()).toEqual([])
+    expect(tempLeftovers()).toEqual([])
+  })
+
+  it('turns a source error into ClientAbortedError and leaves nothing behind', async () => {
+    let n = 0
+    const source = new Readable({
+      read() {
+        if (n++ < 3) this.push(randomBytes(64 * 1024))
+        else this.destroy(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }))
+      },
+    })
+    await expect(store.ingest(source)).rejects.toBeInstanceOf(ClientAbortedError)
+    expect(await storedKeys()).toEqual([])
+    expect(tempLeftovers()).toEqual([])
+  })
+
+  it('turns an abort of the caller signal into ClientAbortedError and leaves nothing behind', async () => {
+    const controller = new AbortController()
+    const source = stalling(randomBytes(1000))
+    const pending = store.ingest(source, { signal: controller.signal })
+    setTimeout(() => controller.abort(), 50)
+    await expect(pending).rejects.toBeInstanceOf(ClientAbortedError)
+    expect(source.destroyed).toBe(true)
+    expect(tempLeftovers()).toEqual([])
+  })
+
+  it('fails with BodyTimeoutError when the source stays silent past idleTimeoutMs, and destroys the source', async () => {
+    const source = stalling(randomBytes(1000))
+    const started = Date.now()
+    await expect(store.ingest(source, { idleTimeoutMs: 150 })).rejects.toBeInstanceOf(BodyTimeoutError)
+    expect(Date.now() - started).toBeLessThan(5_000)
+    expect(source.destroyed).toBe(true)
+    expect(await storedKeys()).toEqual([])
+    expect(tempLeftovers()).toEqual([])
+  })
+
+  it('does not time out a slow source that keeps sending', async () => {
+    let n = 0
+    const source = new Readable({
+      read() {
+        setTimeout(() => this.push(n++ < 6 ? Buffer.alloc(100, n) : null), 40)
+      },
+    })
+    const d = await store.ingest(source, { idleTimeoutMs: 150 })
+    expect(d.size).toBe(600)
+  })
+
+  it('cleanTemp removes leftovers of unfinished ingests', async () => {
+    await store.ingest(pieces(randomBytes(10)))
+    writeFileSync(join(tempDir, 'ingest-crashed'), 'partial')
+    expect(await store.cleanTemp()).toBe(1)
+    expect(tempLeftovers()).toEqual([])
+  })
+})
