@@ -217,26 +217,42 @@ export function buildCli(): Command {
   repo
     .command('create <key>')
     .description('create a repository')
-    .requiredOption('-f, --format <format>', 'format, e.g. generic')
-    .addOption(new Option('-t, --type <type>', 'repository type').choices(['local']).default('local'))
+    .requiredOption('-f, --format <format>', `format: ${FORMAT_NAMES.join(', ')}`)
+    .addOption(new Option('-t, --type <type>', 'repository type').choices(['local', 'virtual']).default('local'))
     .option('--description <text>', 'description', '')
     .option('--public', 'anonymous users may read it', false)
     .option('--immutable', 'refuse to overwrite a path with different bytes', false)
+    .option('--members <keys>', 'virtual: comma-separated member repositories, in lookup order')
+    .option('--deploy-to <key>', 'virtual: the local member that receives publishes')
     .action(
-      async (key: string, opts: { format: string; type: 'local'; description: string; public: boolean; immutable: boolean }, cmd: Command) => {
+      async (
+        key: string,
+        opts: { format: string; type: 'local' | 'virtual'; description: string; public: boolean; immutable: boolean; members?: string; deployTo?: string },
+        cmd: Command,
+      ) => {
         if (!FORMAT_NAMES.includes(opts.format)) {
           throw new InvalidArgumentError(`unknown format '${opts.format}'; this node serves: ${FORMAT_NAMES.join(', ')}`)
         }
-        await withStore(cmd, (store) =>
-          store.repositories.create({
-            key,
-            format: opts.format,
-            type: opts.type,
-            description: opts.description,
-            public: opts.public,
-            settings: opts.immutable ? { immutable: true } : {},
-          }),
-        )
+        const members = opts.members?.split(',').map((m) => m.trim()).filter(Boolean)
+        if (opts.type === 'virtual') {
+          if (!members?.length) throw new InvalidArgumentError('a virtual repository needs --members')
+        } else if (members || opts.deployTo) {
+          throw new InvalidArgumentError('--members and --deploy-to apply to virtual repositories')
+        }
+        await withStore(cmd, (store) => {
+          for (const m of members ?? []) {
+            const member = store.repositories.get(m)
+            if (!member || member.format !== opts.format || member.type === 'virtual') {
+              throw new InvalidArgumentError(`member '${m}' must be an existing non-virtual ${opts.format} repository`)
+            }
+          }
+          if (opts.deployTo && !members?.includes(opts.deployTo)) throw new InvalidArgumentError('--deploy-to must be one of --members')
+          const settings: Record<string, unknown> = {}
+          if (opts.immutable) settings.immutable = true
+          if (members) settings.members = members
+          if (opts.deployTo) settings.defaultDeployRepo = opts.deployTo
+          store.repositories.create({ key, format: opts.format, type: opts.type, description: opts.description, public: opts.public, settings })
+        })
         process.stdout.write(`created ${opts.type} ${opts.format} repository ${key}\n`)
       },
     )
