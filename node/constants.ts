@@ -26,3 +26,5 @@ export const DEFAULT_BODY_IDLE_TIMEOUT = 60 * SECOND
 export const INITIAL_ADMIN_PASSWORD_FILE = 'initial-admin-password'
 /** Lifetime of bearer tokens handed to token-auth clients (Docker's /v2/token). */
 export const BEARER_TTL = 1 * HOUR
+/** How often a token's last_used_at is written at most. */
+export const TOKEN_TOUCH_INTERVAL = 1 * MINUTE

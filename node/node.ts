@@ -131,6 +131,8 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
       artifacts: s.artifacts,
       blobs: s.blobs,
       blobIndex: s.blobIndex,
+      db: s.db,
+      tempDir: join(config.dataDir, 'tmp'),
       authorize: (request, repo, action) => auth.authorize(request.principal, repo, action),
       can: (request, repo, action) => auth.can(request.principal, repo, action),
       userName: (request) => (request.principal.kind === 'user' ? request.principal.name : null),

@@ -92,8 +92,17 @@ function dirOf(path: string): string {
   return i < 0 ? '' : path.slice(0, i)
 }
 
-/** Upper bound for a range scan of every path under `prefix` (paths never contain U+FFFF). */
-const AFTER = '\uffff'
+/**
+ * The smallest string above every path under `prefix` (which ends in '/'): the same prefix with
+ * its '/' raised to '0'. SQLite compares TEXT as UTF-8 bytes, so a sentinel like U+FFFF is no
+ * bound: names beyond the BMP (emoji, UTF-8 F0…) sort above it. Undefined for the root.
+ */
+function endOf(prefix: string): string | undefined {
+  return prefix === '' ? undefined : `${prefix.slice(0, -1)}0`
+}
+
+/** The immediate successor of `path` in byte order (stored paths never contain NUL). */
+const justAfter = (path: string): string => `${path}\u0000`
 
 export function createArtifactStore(db: Db, blobs: BlobIndex, log: ReplicationLog): ArtifactStore {
   const get = db.prepare('SELECT * FROM artifacts WHERE repo = ? AND path = ?')
@@ -104,8 +113,13 @@ export function createArtifactStore(db: Db, blobs: BlobIndex, log: ReplicationLo
       updated_at = excluded.updated_at`)
   const del = db.prepare('DELETE FROM artifacts WHERE repo = ? AND path = ?')
   const filesIn = db.prepare('SELECT * FROM artifacts WHERE repo = ? AND dir = ? ORDER BY path')
-  const firstBelow = db.prepare('SELECT path FROM artifacts WHERE repo = ? AND path > ? AND path < ? ORDER BY path LIMIT 1')
-  const treePaths = db.prepare('SELECT path, sha256 FROM artifacts WHERE repo = ? AND path > ? AND path < ? ORDER BY path')
+  const firstFromBounded = db.prepare('SELECT path FROM artifacts WHERE repo = ? AND path >= ? AND path < ? ORDER BY path LIMIT 1')
+  const firstFromOpen = db.prepare('SELECT path FROM artifacts WHERE repo = ? AND path >= ? ORDER BY path LIMIT 1')
+  /** The first path >= `from` and below `end` (no bound when undefined). */
+  const firstFrom = (repo: string, from: string, end: string | undefined) =>
+    (end === undefined ? firstFromOpen.get(repo, from) : firstFromBounded.get(repo, from, end)) as { path: string } | undefined
+  const treePathsBounded = db.prepare('SELECT path, sha256 FROM artifacts WHERE repo = ? AND path >= ? AND path < ? ORDER BY path')
+  const treePathsAll = db.prepare('SELECT path, sha256 FROM artifacts WHERE repo = ? ORDER BY path')
   const countAll = db.prepare('SELECT COUNT(*) AS n FROM artifacts')
   const countRepo = db.prepare('SELECT COUNT(*) AS n FROM artifacts WHERE repo = ?')
 
@@ -132,6 +146,8 @@ export function createArtifactStore(db: Db, blobs: BlobIndex, log: ReplicationLo
       const properties = input.properties ?? existing?.properties ?? {}
       const contentType = input.contentType ?? existing?.contentType ?? null
       const unchanged = existing?.sha256 === input.blob.sha256
+      // Same bytes with new properties (a cargo yank, say) is still a change peers must learn.
+      const sameProperties = unchanged && JSON.stringify(existing.properties) === JSON.stringify(properties)
       upsert.run({
         repo: input.repo,
         path: input.path,
@@ -143,7 +159,7 @@ export function createArtifactStore(db: Db, blobs: BlobIndex, log: ReplicationLo
         created_by: input.createdBy ?? null,
         now: Date.now(),
       })
-      if (!unchanged) {
+      if (!sameProperties) {
         log.append({
           repo: input.repo,
           kind: 'artifact.put',
@@ -167,7 +183,8 @@ export function createArtifactStore(db: Db, blobs: BlobIndex, log: ReplicationLo
     }),
     deleteTree: db.transaction((repo: string, dir: string) => {
       const prefix = dir === '' ? '' : `${dir}/`
-      const rows = treePaths.all(repo, prefix, prefix + AFTER) as { path: string; sha256: string }[]
+      const end = endOf(prefix)
+      const rows = (end === undefined ? treePathsAll.all(repo) : treePathsBounded.all(repo, prefix, end)) as { path: string; sha256: string }[]
       for (const r of rows) {
         del.run(repo, r.path)
         log.append({ repo, kind: 'artifact.delete', path: r.path, sha256: r.sha256 })
@@ -180,25 +197,26 @@ export function createArtifactStore(db: Db, blobs: BlobIndex, log: ReplicationLo
       // then jump past everything under that segment. O(children · log n), not O(subtree).
       const prefix = dir === '' ? '' : `${dir}/`
       const dirs: string[] = []
+      const end = endOf(prefix)
       let cursor = prefix
       for (;;) {
-        const next = firstBelow.get(repo, cursor, prefix + AFTER) as { path: string } | undefined
+        const next = firstFrom(repo, cursor, end)
         if (!next) break
         const rest = next.path.slice(prefix.length)
         const slash = rest.indexOf('/')
         if (slash < 0) {
-          cursor = next.path
+          cursor = justAfter(next.path)
           continue
         }
         const name = rest.slice(0, slash)
         dirs.push(name)
-        cursor = `${prefix}${name}/${AFTER}`
+        cursor = endOf(`${prefix}${name}/`) as string
       }
       return { files, dirs }
     },
     hasTree: (repo, dir) => {
       const prefix = dir === '' ? '' : `${dir}/`
-      return firstBelow.get(repo, prefix, prefix + AFTER) !== undefined
+      return firstFrom(repo, prefix, endOf(prefix)) !== undefined
     },
     count: (repo) => (repo ? (countRepo.get(repo) as { n: number }).n : (countAll.get() as { n: number }).n),
     transaction: <T>(fn: () => T): T => db.transaction(fn)(),

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { Transform, type Readable, type TransformCallback } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { BlobDriver, ByteRange, DriverObject } from './blob-driver.ts'
-import { BlobHasher, type BlobDigests, type ExpectedDigests } from './digests.ts'
+import { createParallelHasher, type BlobDigests, type ExpectedDigests } from './digests.ts'
 import { AkError, BodyTimeoutError, BodyTooLargeError, ClientAbortedError, DigestMismatchError, SizeMismatchError } from './errors.ts'
 import { BLOB_IO_BUFFER } from './constants.ts'
 
@@ -44,9 +44,12 @@ export function createBlobStore(driver: BlobDriver, tempDir: string): BlobStore 
   return new DefaultBlobStore(driver, tempDir)
 }
 
-/** Hashes, counts and bounds the bytes flowing through. */
+/**
+ * Hashes, counts and bounds the bytes flowing through. The hashing threads' backlog is part of
+ * the stream's backpressure: a chunk is passed on only once the threads can take more.
+ */
 class HashingTransform extends Transform {
-  readonly hasher = new BlobHasher()
+  readonly hasher = createParallelHasher()
   constructor(
     private readonly maxBytes: number,
     private readonly onData: () => void = () => {},
@@ -60,8 +63,15 @@ class HashingTransform extends Transform {
       done(new BodyTooLargeError(`body exceeds the maximum of ${this.maxBytes} bytes`))
       return
     }
-    this.hasher.update(chunk)
-    done(null, chunk)
+    let wait: Promise<void> | undefined
+    try {
+      wait = this.hasher.update(chunk)
+    } catch (err) {
+      done(err as Error)
+      return
+    }
+    if (wait) wait.then(() => done(null, chunk), done)
+    else done(null, chunk)
   }
 }
 
@@ -75,6 +85,7 @@ class DefaultBlobStore implements BlobStore {
     await mkdir(this.tempDir, { recursive: true })
     const tempPath = join(this.tempDir, `ingest-${Date.now()}-${randomBytes(8).toString('hex')}`)
     let moved = false
+    let hashing: HashingTransform | undefined
     try {
       const controller = new AbortController()
       const forward = () => controller.abort(options.signal?.reason)
@@ -89,7 +100,7 @@ class DefaultBlobStore implements BlobStore {
         )
       }
       arm()
-      const hashing = new HashingTransform(options.maxBytes ?? Number.MAX_SAFE_INTEGER, arm)
+      hashing = new HashingTransform(options.maxBytes ?? Number.MAX_SAFE_INTEGER, arm)
       // flush: fsync before 'close', so the bytes are durable before the rename publishes them.
       const sink = createWriteStream(tempPath, { flags: 'wx', mode: 0o644, flush: true, highWaterMark: BLOB_IO_BUFFER })
       let sourceFailed: unknown
@@ -109,7 +120,7 @@ class DefaultBlobStore implements BlobStore {
         clearTimeout(idle)
         options.signal?.removeEventListener('abort', forward)
       }
-      const digests = hashing.hasher.digest()
+      const digests = await hashing.hasher.digest()
       if (options.expectedSize !== undefined && digests.size !== options.expectedSize) {
         throw new SizeMismatchError(`received ${digests.size} bytes, expected ${options.expectedSize}`)
       }
@@ -133,6 +144,7 @@ class DefaultBlobStore implements BlobStore {
       moved = true
       return digests
     } finally {
+      hashing?.hasher.abort() // a no-op once digested; frees the threads' state of a failed upload
       if (!moved) await unlink(tempPath).catch(() => {})
     }
   }
@@ -154,10 +166,14 @@ class DefaultBlobStore implements BlobStore {
   }
 
   async rehash(sha256: string): Promise<BlobDigests> {
-    const hasher = new BlobHasher()
-    const stream = await this.driver.read(sha256)
-    for await (const chunk of stream) hasher.update(chunk as Buffer)
-    return hasher.digest()
+    const hasher = createParallelHasher()
+    try {
+      const stream = await this.driver.read(sha256)
+      for await (const chunk of stream) await hasher.update(chunk as Buffer)
+      return await hasher.digest()
+    } finally {
+      hasher.abort()
+    }
   }
 
   async cleanTemp(): Promise<number> {

@@ -1,5 +1,7 @@
 import { createHash, type Hash } from 'node:crypto'
-import { CHUNK_DIGEST_BYTES, CHUNK_SIZE } from './constants.ts'
+import { availableParallelism } from 'node:os'
+import { Worker } from 'node:worker_threads'
+import { CHUNK_DIGEST_BYTES, CHUNK_SIZE, MiB } from './constants.ts'
 
 /** The digests computed for every blob, in the same pass that writes it. */
 export interface BlobDigests {
@@ -79,4 +81,343 @@ export interface ExpectedDigests {
   sha256?: string | undefined
   sha1?: string | undefined
   md5?: string | undefined
+}
+
+/**
+ * A BlobHasher whose hashing runs on worker threads, so one ingest uses several cores and the
+ * event loop stays free for other requests. Same digests, same single streaming pass: the bytes
+ * are copied once into SharedArrayBuffer slices that every hashing thread reads.
+ */
+export interface ParallelBlobHasher {
+  /** Bytes fed so far. */
+  readonly size: number
+  /**
+   * Feeds the next bytes (copied: the caller may reuse `buf`). Returns a promise when too many
+   * bytes already wait for the hashing threads: await it before feeding more (backpressure).
+   */
+  update(buf: Buffer): Promise<void> | undefined
+  /** All digests, once every byte fed so far is hashed. Call once. */
+  digest(): Promise<BlobDigests>
+  /** Forgets an unfinished hash (failed upload), releasing its thread state. */
+  abort(): void
+}
+
+/** Bytes gathered before they go to the hashing threads; smaller blobs are hashed in-thread. */
+export const HASH_SLICE_BYTES = 1 * MiB
+/** Bytes of one hash that may wait for the threads before update() asks the caller to wait. */
+export const HASH_BACKLOG_PER_BLOB = 4 * MiB
+/** Bytes of all hashes together that may wait for the threads. */
+export const HASH_BACKLOG_TOTAL = 32 * MiB
+/**
+ * Hashing threads: one per core, at most three (beyond that md5, which cannot be split, is the
+ * bound). AK_HASH_THREADS overrides it; 0 hashes on the calling thread (BlobHasher).
+ */
+export function hashThreadCount(): number {
+  const fromEnv = process.env.AK_HASH_THREADS
+  if (fromEnv !== undefined && /^\d+$/.test(fromEnv)) return Math.min(Number(fromEnv), 8)
+  return Math.min(3, availableParallelism())
+}
+
+type Alg = 'sha256' | 'sha1' | 'md5' | 'sha512'
+interface Lane {
+  algs: Alg[]
+  chunks: boolean
+}
+
+/**
+ * How the digests are split over `n` threads, balanced by their cost per byte measured with
+ * SHA-NI (sha256 ≈ sha1 ≈ 0.65 ns, md5 ≈ 1.6 ns, sha512 ≈ 1.45 ns; the chunk manifest is a
+ * second sha256).
+ */
+function lanesFor(n: number): Lane[] {
+  if (n <= 1) return [{ algs: ['sha256', 'sha1', 'md5', 'sha512'], chunks: true }]
+  if (n === 2) return [{ algs: ['sha256', 'sha1'], chunks: true }, { algs: ['md5', 'sha512'], chunks: false }]
+  return [{ algs: ['sha256', 'sha1'], chunks: true }, { algs: ['md5'], chunks: false }, { algs: ['sha512'], chunks: false }]
+}
+
+// The hashing thread: plain CommonJS, evaluated, so it needs no TypeScript loader.
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads')
+const { createHash } = require('node:crypto')
+const CHUNK_SIZE = ${CHUNK_SIZE}
+const jobs = new Map()
+parentPort.on('message', (m) => {
+  if (m.op === 'open') {
+    jobs.set(m.id, { hashes: m.algs.map((a) => [a, createHash(a)]), chunks: m.chunks ? { hash: createHash('sha256'), fill: 0, out: [] } : null })
+    return
+  }
+  const job = jobs.get(m.id)
+  if (m.op === 'data') {
+    if (job) {
+      const buf = Buffer.from(m.sab, 0, m.len)
+      for (const [, h] of job.hashes) h.update(buf)
+      const c = job.chunks
+      if (c) {
+        let offset = 0
+        while (offset < buf.length) {
+          const take = Math.min(CHUNK_SIZE - c.fill, buf.length - offset)
+          c.hash.update(buf.subarray(offset, offset + take))
+          c.fill += take
+          offset += take
+          if (c.fill === CHUNK_SIZE) {
+            c.out.push(c.hash.digest())
+            c.hash = createHash('sha256')
+            c.fill = 0
+          }
+        }
+      }
+    }
+    parentPort.postMessage({ op: 'done', id: m.id, len: m.len })
+  } else if (m.op === 'digest' && job) {
+    jobs.delete(m.id)
+    const hex = {}
+    for (const [a, h] of job.hashes) hex[a] = h.digest('hex')
+    let manifest = null
+    if (job.chunks) {
+      if (job.chunks.fill > 0) job.chunks.out.push(job.chunks.hash.digest())
+      manifest = Buffer.concat(job.chunks.out)
+    }
+    parentPort.postMessage({ op: 'digest', id: m.id, hex, manifest })
+  } else if (m.op === 'drop') {
+    jobs.delete(m.id)
+  }
+})
+`
+
+interface WorkerMessage {
+  op: 'done' | 'digest'
+  id: number
+  len?: number
+  hex?: Partial<Record<Alg, string>>
+  manifest?: Uint8Array | null
+}
+
+interface PoolJob {
+  onDone(len: number): void
+  onDigest(hex: Partial<Record<Alg, string>>, manifest: Uint8Array | null): void
+  onFail(err: Error): void
+}
+
+/** The process's hashing threads, shared by every ParallelBlobHasher. */
+class HashPool {
+  readonly lanes: Lane[]
+  private readonly workers: Worker[]
+  private readonly jobs = new Map<number, PoolJob>()
+  private readonly waiters = new Set<{ ready: () => boolean; resolve: () => void }>()
+  private nextId = 1
+  private refs = 0
+  /** Bytes posted to a thread and not yet hashed by it, all jobs together. */
+  inFlight = 0
+  broken: Error | undefined
+
+  constructor(count: number) {
+    this.lanes = lanesFor(count)
+    this.workers = this.lanes.map(() => {
+      const w = new Worker(WORKER_SOURCE, { eval: true })
+      w.unref()
+      w.on('message', (m: WorkerMessage) => this.onMessage(m))
+      w.on('error', (err) => this.fail(err))
+      w.on('exit', (code) => this.fail(new Error(`hashing thread exited with code ${code}`)))
+      return w
+    })
+  }
+
+  open(job: PoolJob): { id: number; lanes: number[] } {
+    const id = this.nextId++
+    this.jobs.set(id, job)
+    // Idle threads must not keep the process alive, busy ones must (a CLI awaiting a digest).
+    if (this.refs++ === 0) for (const w of this.workers) w.ref()
+    // Lane i of job `id` runs on worker (i + id) mod n: concurrent blobs spread the heavy lanes.
+    const lanes = this.lanes.map((_, i) => (i + id) % this.workers.length)
+    lanes.forEach((worker, laneIndex) => {
+      const lane = this.lanes[laneIndex] as Lane
+      this.workers[worker]?.postMessage({ op: 'open', id, algs: lane.algs, chunks: lane.chunks })
+    })
+    return { id, lanes }
+  }
+
+  post(worker: number, message: object): void {
+    this.workers[worker]?.postMessage(message)
+  }
+
+  close(id: number): void {
+    if (!this.jobs.delete(id)) return
+    if (--this.refs === 0) for (const w of this.workers) w.unref()
+  }
+
+  /** Resolves once `ready()` holds, checked whenever a thread finishes a slice. */
+  waitUntil(ready: () => boolean): Promise<void> {
+    if (this.broken) return Promise.reject(this.broken)
+    return new Promise((resolve) => this.waiters.add({ ready, resolve }))
+  }
+
+  private onMessage(m: WorkerMessage): void {
+    if (m.op === 'done') {
+      this.inFlight -= m.len ?? 0
+      this.jobs.get(m.id)?.onDone(m.len ?? 0)
+      for (const w of this.waiters) {
+        if (w.ready()) {
+          this.waiters.delete(w)
+          w.resolve()
+        }
+      }
+    } else {
+      this.jobs.get(m.id)?.onDigest(m.hex ?? {}, m.manifest ?? null)
+    }
+  }
+
+  private fail(err: Error): void {
+    if (this.broken) return
+    this.broken = err
+    if (pool === this) pool = undefined
+    for (const job of this.jobs.values()) job.onFail(err)
+    this.jobs.clear()
+    for (const w of this.waiters) w.resolve()
+    this.waiters.clear()
+    for (const w of this.workers) void w.terminate()
+  }
+}
+
+let pool: HashPool | undefined
+
+/** Digests of `buf` hashed in-thread (what a blob smaller than one slice gets). */
+function inThread(buf: Buffer): BlobDigests {
+  const h = new BlobHasher()
+  if (buf.length > 0) h.update(buf)
+  return h.digest()
+}
+
+class ThreadedHasher implements ParallelBlobHasher {
+  size = 0
+  private slice: Buffer | undefined
+  private fill = 0
+  private job: { id: number; lanes: number[] } | undefined
+  /** Bytes this hash posted and a thread has not hashed yet (counted once per lane). */
+  private backlog = 0
+  private failed: Error | undefined
+  private results: { hex: Partial<Record<Alg, string>>; manifest: Uint8Array | null }[] = []
+  private onResult: (() => void) | undefined
+  private done = false
+
+  constructor(private readonly pool: HashPool) {}
+
+  update(buf: Buffer): Promise<void> | undefined {
+    if (this.done) throw new Error('update() after digest() or abort()')
+    this.size += buf.length
+    let offset = 0
+    while (offset < buf.length) {
+      this.slice ??= Buffer.from(new SharedArrayBuffer(HASH_SLICE_BYTES))
+      const n = buf.copy(this.slice, this.fill, offset)
+      this.fill += n
+      offset += n
+      if (this.fill === HASH_SLICE_BYTES) this.flush()
+    }
+    if (this.failed) return Promise.reject(this.failed)
+    if (!this.congested()) return undefined
+    return this.pool.waitUntil(() => !this.congested())
+  }
+
+  private congested(): boolean {
+    return this.backlog > HASH_BACKLOG_PER_BLOB || this.pool.inFlight > HASH_BACKLOG_TOTAL
+  }
+
+  private flush(): void {
+    if (this.fill === 0 || !this.slice) return
+    if (this.pool.broken) {
+      this.failed ??= this.pool.broken
+      this.slice = undefined
+      this.fill = 0
+      return
+    }
+    if (!this.job) {
+      this.job = this.pool.open(
+        {
+          onDone: (len) => (this.backlog -= len),
+          onDigest: (hex, manifest) => {
+            this.results.push({ hex, manifest })
+            this.onResult?.()
+          },
+          onFail: (err) => {
+            this.failed = err
+            this.onResult?.()
+          },
+        },
+      )
+    }
+    const message = { op: 'data', id: this.job.id, sab: this.slice.buffer, len: this.fill }
+    for (const worker of this.job.lanes) {
+      this.pool.post(worker, message)
+      this.backlog += this.fill
+      this.pool.inFlight += this.fill
+    }
+    // The threads read this slice until they report it done: never write into it again.
+    this.slice = undefined
+    this.fill = 0
+  }
+
+  async digest(): Promise<BlobDigests> {
+    if (this.done) throw new Error('digest() called twice')
+    this.done = true
+    if (!this.job) {
+      // Smaller than one slice: not worth a round trip to the threads.
+      const d = inThread(this.slice ? this.slice.subarray(0, this.fill) : Buffer.alloc(0))
+      this.slice = undefined
+      return d
+    }
+    this.flush()
+    const { id, lanes } = this.job
+    for (const worker of lanes) this.pool.post(worker, { op: 'digest', id })
+    try {
+      await new Promise<void>((resolve) => {
+        this.onResult = () => {
+          if (this.failed || this.results.length === lanes.length) resolve()
+        }
+        this.onResult()
+      })
+      if (this.failed) throw this.failed
+    } finally {
+      this.pool.close(id)
+    }
+    const hex: Partial<Record<Alg, string>> = {}
+    let manifest: Buffer | undefined
+    for (const r of this.results) {
+      Object.assign(hex, r.hex)
+      if (r.manifest) manifest = Buffer.from(r.manifest.buffer, r.manifest.byteOffset, r.manifest.byteLength)
+    }
+    if (!hex.sha256 || !hex.sha1 || !hex.md5 || !hex.sha512 || !manifest) throw new Error('a hashing thread returned incomplete digests')
+    return { sha256: hex.sha256, sha1: hex.sha1, md5: hex.md5, sha512: hex.sha512, size: this.size, chunkManifest: manifest }
+  }
+
+  abort(): void {
+    if (this.done) return
+    this.done = true
+    this.slice = undefined
+    if (!this.job) return
+    for (const worker of this.job.lanes) this.pool.post(worker, { op: 'drop', id: this.job.id })
+    this.pool.close(this.job.id)
+  }
+}
+
+/** BlobHasher behind the ParallelBlobHasher interface (AK_HASH_THREADS=0). */
+class InlineHasher implements ParallelBlobHasher {
+  private readonly hasher = new BlobHasher()
+  get size(): number {
+    return this.hasher.size
+  }
+  update(buf: Buffer): undefined {
+    this.hasher.update(buf)
+    return undefined
+  }
+  async digest(): Promise<BlobDigests> {
+    return this.hasher.digest()
+  }
+  abort(): void {}
+}
+
+/** A hasher for one blob, on the shared hashing threads (or in-thread if there are none). */
+export function createParallelHasher(): ParallelBlobHasher {
+  const threads = hashThreadCount()
+  if (threads === 0) return new InlineHasher()
+  pool ??= new HashPool(threads)
+  return new ThreadedHasher(pool)
 }

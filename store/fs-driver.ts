@@ -41,13 +41,16 @@ class FsDriver implements BlobDriver {
       if (err.code === 'ENOENT') throw new BlobNotFoundError(`blob ${key} not found`)
       throw err
     })
+    // Hand the FileHandle itself to the stream, which closes it once. (Passing handle.fd and
+    // closing the handle again on 'close' closed the number twice: by then the fd could belong
+    // to a file opened meanwhile, whose reads then failed with EBADF.)
     return createReadStream('', {
-      fd: handle.fd,
+      fd: handle,
       start: range?.start,
       end: range?.end,
       highWaterMark: BLOB_IO_BUFFER,
       autoClose: true,
-    }).on('close', () => void handle.close().catch(() => {}))
+    })
   }
 
   async stat(key: string): Promise<DriverObject | undefined> {

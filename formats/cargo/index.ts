@@ -1,7 +1,16 @@
 import type { FastifyInstance } from 'fastify'
 import type { FormatContext } from '../core/index.ts'
+import { cargoPlugin } from './plugin.ts'
 
-// Placeholder while the cargo format is being written; replaced by its implementation.
-export function cargoFormat(_ctx: FormatContext) {
-  return async function (_app: FastifyInstance): Promise<void> {}
+export * from './constants.ts'
+export { CARGO_STATUS, toCargoError, type CargoWireError } from './wire-errors.ts'
+export { indexPath, parseIndexPath, normalizeCrateName, validateCrateName, validateVersion, versionKey } from './names.ts'
+export { parsePublishMetadata, type IndexEntry, type IndexDependency, type PublishMetadata, type CrateDescription } from './metadata.ts'
+export { readPackageId, type PackageId } from './manifest.ts'
+export { readCrateManifest, type CrateScanLimits } from './crate-archive.ts'
+export { PublishBodyReader, readPublishJson, readCrateLength, type PublishBodyLimits } from './publish-body.ts'
+
+/** The cargo format: sparse index and registry Web API at /cargo/{repo}/. */
+export function cargoFormat(ctx: FormatContext): (app: FastifyInstance) => Promise<void> {
+  return cargoPlugin(ctx)
 }

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import type { Action, ArtifactStore, BlobIndex, BlobStore, Repository, RepositoryStore } from '../../store/index.ts'
+import type { Action, ArtifactStore, BlobIndex, BlobStore, Db, Repository, RepositoryStore } from '../../store/index.ts'
 
 /**
  * What a format needs from the node, and nothing more. node/ builds it; formats never
@@ -10,6 +10,16 @@ export interface FormatContext {
   artifacts: ArtifactStore
   blobs: BlobStore
   blobIndex: BlobIndex
+  /**
+   * A directory on the data dir's file system for a format's in-progress files (e.g. resumable
+   * uploads); a serving node empties it at start-up. Use a sub-directory named after the format.
+   */
+  tempDir: string
+  /**
+   * The metadata database, for a format's own index tables (its migrations/ range). Write them
+   * inside artifacts.transaction(() => …) so index rows and artifacts change together.
+   */
+  db: Db
   /** Throws UnauthorizedError (anonymous) or ForbiddenError unless the caller may do `action`. */
   authorize(request: FastifyRequest, repo: Repository, action: Action): void
   /** Whether the caller may do `action`, without throwing. */

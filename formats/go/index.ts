@@ -1,7 +1,129 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { FormatContext } from '../core/index.ts'
+import { deployTarget, readOrder, sendBlob, streamRawBodies } from '../core/index.ts'
+import {
+  ArtifactNotFoundError,
+  FormatMismatchError,
+  InvalidPathError,
+  MethodNotAllowedError,
+  NotFoundError,
+  validateRepositoryKey,
+  type Repository,
+} from '../../store/index.ts'
+import { CONTENT_TYPE, GO_FORMAT } from './constants.ts'
+import { goErrorHandler } from './errors.ts'
+import { findVersion, listVersions, modPath, zipPath, type StoredVersion } from './module-store.ts'
+import { parseProxyPath, type ProxyRequest } from './proxy-path.ts'
+import { uploadModuleVersion } from './upload.ts'
+import { compareVersions, isPseudoVersion, latestVersion } from './version.ts'
 
-// Placeholder while the go format is being written; replaced by its implementation.
-export function goFormat(_ctx: FormatContext) {
-  return async function (_app: FastifyInstance): Promise<void> {}
+export { GO_FORMAT, MAX_ZIP_BYTES, MAX_GO_MOD_BYTES, MAX_LICENSE_BYTES, MAX_ZIP_ENTRIES } from './constants.ts'
+export { GO_STATUS, goWireError } from './errors.ts'
+export { checkModulePath, checkFilePath, escapeCase, unescapeCase, splitPathVersion } from './module-path.ts'
+export { parseVersion, compareVersions, isPseudoVersion, checkModuleVersion, latestVersion } from './version.ts'
+export { declaredModulePath, synthesizedGoMod } from './go-mod.ts'
+export { checkModuleZip, hash1, goModHash1, type ModuleZipSummary, type ModuleZipLimits } from './module-zip.ts'
+export { parseProxyPath, type ProxyRequest } from './proxy-path.ts'
+
+/**
+ * The Go format: a GOPROXY (Go module reference, "GOPROXY protocol") at /go/{repo}/, serving
+ * what was uploaded:
+ *   GET {module}/@v/list            versions, one per line (pseudo-versions left out)
+ *   GET {module}/@v/{version}.info  {"Version","Time"}
+ *   GET {module}/@v/{version}.mod   the version's go.mod
+ *   GET {module}/@v/{version}.zip   the module zip
+ *   GET {module}/@latest            .info of the version the go command would pick
+ *   PUT {module}/@v/{version}.zip   upload a module version (body: the module zip)
+ *   DELETE {module}/@v/{version}.zip  remove a version (delete permission)
+ * Module paths and versions in URLs are case-encoded. Errors are plain text, 404 for anything
+ * not stored (the go command's "not found").
+ */
+export function goFormat(ctx: FormatContext) {
+  return async function goPlugin(app: FastifyInstance): Promise<void> {
+    streamRawBodies(app)
+    app.setErrorHandler(goErrorHandler)
+
+    /** The repository and GOPROXY request a URL names (parsed from the raw URL). */
+    const resolve = (request: FastifyRequest, upload = false): { repo: Repository; req: ProxyRequest } => {
+      const rest = request.url.slice(app.prefix.length + 1)
+      const slash = rest.indexOf('/')
+      const rawKey = slash < 0 ? (rest.split('?')[0] ?? '') : rest.slice(0, slash)
+      let key: string
+      try {
+        key = validateRepositoryKey(decodeURIComponent(rawKey))
+      } catch {
+        throw new InvalidPathError(`invalid repository key in '${request.url}'`)
+      }
+      const repo = ctx.repositories.get(key)
+      if (!repo) throw new NotFoundError(`not found: repository '${key}' does not exist`)
+      if (repo.format !== GO_FORMAT) throw new FormatMismatchError(`not found: repository '${key}' is a ${repo.format} repository`)
+      if (slash < 0) throw new NotFoundError(`not found: name a module below /go/${key}/`)
+      return { repo, req: parseProxyPath(rest.slice(slash + 1), { upload }) }
+    }
+
+    const notFound = (module: string, version?: string) =>
+      new ArtifactNotFoundError(
+        version === undefined ? `not found: module ${module}: no versions stored` : `not found: ${module}@${version}: unknown revision ${version}`,
+      )
+
+    const sendInfo = (reply: FastifyReply, v: StoredVersion) =>
+      reply.header('cache-control', 'no-cache').type(CONTENT_TYPE.info).send(JSON.stringify({ Version: v.version, Time: v.time }))
+
+    const get = async (request: FastifyRequest, reply: FastifyReply) => {
+      const { repo, req } = resolve(request)
+      ctx.authorize(request, repo, 'read')
+      const repos = readOrder(ctx, repo)
+      if (req.kind === 'list') {
+        const versions = listVersions(ctx.artifacts, repos, req.module)
+        if (versions.size === 0) throw notFound(req.module)
+        const listed = [...versions.keys()].filter((v) => !isPseudoVersion(v)).sort(compareVersions)
+        return reply.header('cache-control', 'no-cache').type(CONTENT_TYPE.list).send(listed.map((v) => `${v}\n`).join(''))
+      }
+      if (req.kind === 'latest') {
+        const versions = listVersions(ctx.artifacts, repos, req.module)
+        const latest = latestVersion(versions.keys())
+        const found = latest === undefined ? undefined : findVersion(ctx.artifacts, repos, req.module, latest)
+        if (!found) throw notFound(req.module)
+        return sendInfo(reply, found)
+      }
+      const found = findVersion(ctx.artifacts, repos, req.module, req.version)
+      if (!found) throw notFound(req.module, req.version)
+      if (req.kind === 'info') return sendInfo(reply, found)
+      const artifact = req.kind === 'zip' ? found.zip : ctx.artifacts.get(found.repo.key, modPath(req.module, req.version))
+      const blob = artifact ? ctx.blobIndex.get(artifact.sha256) : undefined
+      if (!artifact || !blob) throw new ArtifactNotFoundError(`not found: the ${req.kind} of ${req.module}@${req.version} is not on this node`)
+      return sendBlob(request, reply, ctx.blobs, {
+        blob,
+        contentType: req.kind === 'zip' ? CONTENT_TYPE.zip : CONTENT_TYPE.mod,
+        lastModified: artifact.createdAt,
+      })
+    }
+
+    app.route({ method: ['GET', 'HEAD'], url: '/:repo/*', handler: get })
+    app.route({ method: ['GET', 'HEAD'], url: '/:repo', handler: get })
+
+    app.put('/:repo/*', async (request, reply) => {
+      const { repo, req } = resolve(request, true)
+      if (req.kind !== 'zip') throw new MethodNotAllowedError('upload a module version with PUT /go/{repo}/{module}/@v/{version}.zip')
+      const target = deployTarget(ctx, repo)
+      ctx.authorize(request, target, 'write')
+      const result = await uploadModuleVersion(ctx, request, target, req.module, req.version)
+      return reply.code(result.created ? 201 : 200).send(result.body)
+    })
+
+    app.delete('/:repo/*', async (request, reply) => {
+      const { repo, req } = resolve(request)
+      if (req.kind !== 'zip') throw new MethodNotAllowedError('delete a module version with DELETE /go/{repo}/{module}/@v/{version}.zip')
+      const target = deployTarget(ctx, repo)
+      ctx.authorize(request, target, 'delete')
+      const by = ctx.userName(request)
+      const removed = ctx.artifacts.transaction(() => {
+        const zip = ctx.artifacts.delete(target.key, zipPath(req.module, req.version), by)
+        const mod = ctx.artifacts.delete(target.key, modPath(req.module, req.version), by)
+        return zip || mod
+      })
+      if (!removed) throw notFound(req.module, req.version)
+      return reply.code(204).send()
+    })
+  }
 }

@@ -1,7 +1,55 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { FormatContext } from '../core/index.ts'
+import { deferContinue, streamRawBodies } from '../core/index.ts'
+import { ArtifactNotFoundError, parseRawPath } from '../../store/index.ts'
+import { deploy } from './deploy.ts'
+import { mavenErrorHandler } from './errors.ts'
+import { serve } from './read.ts'
+import { resolveRepository } from './repository.ts'
 
-// Placeholder while the maven format is being written; replaced by its implementation.
-export function mavenFormat(_ctx: FormatContext) {
-  return async function (_app: FastifyInstance): Promise<void> {}
+export { MAVEN_FORMAT, MAX_POM_BYTES, MAX_CLIENT_METADATA_BYTES, MAX_CHECKSUM_BODY_BYTES, CHECKSUM_ALGORITHMS } from './constants.ts'
+export type { ChecksumAlgorithm } from './constants.ts'
+export { MAVEN_HTTP_STATUS } from './errors.ts'
+export { parseMavenPath, parseFileName, artifactDir, filePath, isSnapshotVersion } from './layout.ts'
+export type { MavenPath, MavenTarget, FileCoordinates, SnapshotBuild } from './layout.ts'
+export { compareVersions } from './version-order.ts'
+export { artifactMetadata, versionMetadata, renderArtifactMetadata, renderVersionMetadata, formatTimestamp } from './metadata.ts'
+export type { ArtifactMetadata, VersionMetadata, VersionEntry, SnapshotFileEntry } from './metadata.ts'
+export { parsePom, checkPomMatches, type PomCoordinates } from './pom.ts'
+
+/**
+ * Maven 2 repositories at /maven/{repo}/: PUT deploy (Expect: 100-continue answered only once
+ * the upload is acceptable), GET/HEAD with ranges, generated maven-metadata.xml at artifact and
+ * SNAPSHOT version level, checksum sidecars for every file, immutable releases, and virtual
+ * repositories (first hit for files, merged metadata, deploys to defaultDeployRepo).
+ */
+export function mavenFormat(ctx: FormatContext) {
+  return async function mavenPlugin(app: FastifyInstance): Promise<void> {
+    streamRawBodies(app)
+    deferContinue(app)
+    app.setErrorHandler(mavenErrorHandler)
+
+    const get = async (request: FastifyRequest, reply: FastifyReply) => {
+      const { repo, rest } = resolveRepository(ctx, request, app.prefix)
+      return serve(ctx, request, reply, repo, rest)
+    }
+    app.route({ method: ['GET', 'HEAD'], url: '/:repo/*', handler: get })
+    app.route({ method: ['GET', 'HEAD'], url: '/:repo', handler: get })
+
+    app.put('/:repo/*', async (request, reply) => {
+      const { repo, rest } = resolveRepository(ctx, request, app.prefix)
+      return deploy(ctx, request, reply, repo, rest)
+    })
+
+    // Removing a file or a whole directory (old SNAPSHOT builds, a botched release) needs delete.
+    app.delete('/:repo/*', async (request, reply) => {
+      const { repo, rest } = resolveRepository(ctx, request, app.prefix)
+      ctx.authorize(request, repo, 'delete')
+      const { path } = parseRawPath(rest)
+      if (ctx.artifacts.delete(repo.key, path, ctx.userName(request))) return reply.code(204).send()
+      const removed = ctx.artifacts.deleteTree(repo.key, path, ctx.userName(request))
+      if (removed === 0) throw new ArtifactNotFoundError(`'${path}' not found in repository '${repo.key}'`)
+      return reply.code(204).send()
+    })
+  }
 }

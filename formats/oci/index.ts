@@ -1,7 +1,130 @@
-import type { FastifyInstance } from 'fastify'
+import { join } from 'node:path'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { FormatContext } from '../core/index.ts'
+import { streamRawBodies } from '../core/index.ts'
+import { UnauthorizedError } from '../../store/index.ts'
+import { OCI_FORMAT, UPLOAD_IDLE_TTL, UPLOAD_SWEEP_INTERVAL, UPLOADS_DIR } from './constants.ts'
+import { ociErrorHandler, UnsupportedError } from './errors.ts'
+import { matchRoute } from './names.ts'
+import { createOciIndex } from './oci-db.ts'
+import { OciRegistry } from './registry.ts'
+import { blobRoutes } from './routes-blobs.ts'
+import { listingRoutes } from './routes-listing.ts'
+import { manifestRoutes } from './routes-manifests.ts'
+import { UploadManager } from './uploads.ts'
 
-// Placeholder while the oci format is being written; replaced by its implementation.
-export function ociFormat(_ctx: FormatContext) {
-  return async function (_app: FastifyInstance): Promise<void> {}
+export { OCI_FORMAT, MAX_MANIFEST_BYTES, UPLOAD_IDLE_TTL } from './constants.ts'
+export { WIRE_ERRORS, OCI_ERROR_CODES, ALL_DOMAIN_CODES, toOciError } from './errors.ts'
+export { parseManifest, type ParsedManifest, type Descriptor } from './manifest.ts'
+export { parseName, parseReference, parseDigest, matchRoute, type Route, type OciName } from './names.ts'
+export { paginate, parsePage, mergeSorted } from './pagination.ts'
+export { parseContentRange } from './routes-blobs.ts'
+export { UploadManager, type UploadSession, type UploadManagerInit } from './uploads.ts'
+
+/**
+ * OCI Distribution Spec 1.1 at /v2/: the first segment of an image name is the repository
+ * (`/v2/{repo}/{image…}/manifests/{ref}`). Blobs, manifests and tags are artifacts of the
+ * repository; the oci_* tables index them. Docker token auth: /v2/token hands out the node's
+ * bearer JWTs, and Basic credentials work directly too.
+ */
+export function ociFormat(ctx: FormatContext) {
+  return async function ociPlugin(app: FastifyInstance): Promise<void> {
+    streamRawBodies(app)
+    const index = createOciIndex(ctx.db)
+    const registry = new OciRegistry(ctx, index)
+    const uploads = new UploadManager({
+      dir: join(ctx.tempDir, UPLOADS_DIR),
+      idleTtlMs: UPLOAD_IDLE_TTL,
+      sweepIntervalMs: UPLOAD_SWEEP_INTERVAL,
+    })
+    app.addHook('onClose', async () => uploads.close())
+    const blobs = blobRoutes({ registry, uploads, failed: (reason) => ctx.uploadFailed(OCI_FORMAT, reason) })
+    const manifests = manifestRoutes(registry)
+    const listing = listingRoutes(registry)
+
+    /** The OCI name a request is about, for the scope of its 401 challenge. */
+    const scopeOf = new WeakMap<FastifyRequest, string>()
+    const challenge = (request: FastifyRequest) => {
+      const realm = `${ctx.baseUrl(request)}/v2/token`
+      const name = scopeOf.get(request) ?? nameIn(request.url)
+      const actions = request.method === 'GET' || request.method === 'HEAD' ? 'pull' : 'pull,push'
+      // Only a name of OCI characters goes into the header (the URL's may not have been validated).
+      const scope = name && /^[a-z0-9._/-]+$/.test(name) ? `,scope="repository:${name}:${actions}"` : ''
+      return `Bearer realm="${realm}",service="${request.host}"${scope}`
+    }
+    /** The name in a URL, when a request fails before routing (bad credentials in the auth hook). */
+    const nameIn = (url: string) => {
+      try {
+        return matchRoute(new URL(url, 'http://localhost').pathname.slice(app.prefix.length + 1)).name
+      } catch {
+        return undefined
+      }
+    }
+    app.setErrorHandler(ociErrorHandler({ challenge }))
+    app.addHook('onSend', async (_request, reply, payload) => {
+      reply.header('docker-distribution-api-version', 'registry/2.0')
+      return payload
+    })
+
+    /**
+     * GET /v2/: the API version check. A client without credentials is told how to get a token
+     * (Docker clients always probe here first and learn the auth scheme from the challenge).
+     */
+    app.get('/', async (request, reply) => {
+      if (!request.headers.authorization) throw new UnauthorizedError('authentication required')
+      return reply.send({})
+    })
+
+    /**
+     * GET /v2/token (Docker token auth): whoever the request authenticated as (Basic, an API
+     * token, or nobody) gets a short-lived bearer token that the node's auth accepts.
+     */
+    app.get('/token', async (request, reply) => {
+      const { token, expiresInSeconds } = await ctx.issueBearer(request)
+      return reply.header('cache-control', 'no-store').send({
+        token,
+        access_token: token,
+        expires_in: expiresInSeconds,
+        issued_at: new Date().toISOString(),
+      })
+    })
+
+    app.get('/_catalog', (request, reply) => listing.catalog(request, reply))
+
+    const dispatch = async (request: FastifyRequest, reply: FastifyReply) => {
+      const url = new URL(request.url, 'http://localhost')
+      const route = matchRoute(url.pathname.slice(app.prefix.length + 1))
+      scopeOf.set(request, route.name)
+      const query = url.searchParams
+      const m = request.method
+      switch (route.kind) {
+        case 'manifest':
+          if (m === 'GET' || m === 'HEAD') return manifests.get(request, reply, route.name, route.reference)
+          if (m === 'PUT') return manifests.put(request, reply, route.name, route.reference)
+          if (m === 'DELETE') return manifests.remove(request, reply, route.name, route.reference)
+          break
+        case 'blob':
+          if (m === 'GET' || m === 'HEAD') return blobs.get(request, reply, route.name, route.digest)
+          if (m === 'DELETE') return blobs.remove(request, reply, route.name, route.digest)
+          break
+        case 'uploads':
+          if (m === 'POST') return blobs.start(request, reply, route.name, query)
+          break
+        case 'upload':
+          if (m === 'GET') return blobs.status(request, reply, route.name, route.uuid)
+          if (m === 'PATCH') return blobs.patch(request, reply, route.name, route.uuid)
+          if (m === 'PUT') return blobs.finish(request, reply, route.name, route.uuid, query)
+          if (m === 'DELETE') return blobs.cancel(request, reply, route.name, route.uuid)
+          break
+        case 'tags':
+          if (m === 'GET') return listing.tags(request, reply, route.name, query)
+          break
+        case 'referrers':
+          if (m === 'GET') return listing.referrers(request, reply, route.name, route.digest, query)
+          break
+      }
+      throw new UnsupportedError(`${m} is not supported on ${url.pathname}`)
+    }
+    app.route({ method: ['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE'], url: '/*', handler: dispatch })
+  }
 }

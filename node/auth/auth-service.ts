@@ -5,7 +5,7 @@ import { verifyPassword } from './passwords.ts'
 import { parseToken, secretMatches } from './tokens.ts'
 import type { SessionSigner } from './sessions.ts'
 import { FailureLimiter } from './rate-limit.ts'
-import { CREDENTIAL_CACHE_SIZE, CREDENTIAL_CACHE_TTL, LOGIN_WINDOW } from '../constants.ts'
+import { CREDENTIAL_CACHE_SIZE, CREDENTIAL_CACHE_TTL, LOGIN_WINDOW, TOKEN_TOUCH_INTERVAL } from '../constants.ts'
 
 export type Principal =
   | { kind: 'anonymous' }
@@ -101,7 +101,9 @@ export class AuthService {
     }
     const user = this.store.getUser(record.user)
     if (!user || user.disabled) throw new UnauthorizedError('the token owner is disabled or gone')
-    this.store.touchToken(record.id, Date.now())
+    // last_used_at is informational: write it at most once a minute per token, not per request.
+    const now = Date.now()
+    if ((record.lastUsedAt ?? 0) < now - TOKEN_TOUCH_INTERVAL) this.store.touchToken(record.id, now)
     return {
       kind: 'user',
       name: user.name,

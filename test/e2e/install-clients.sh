@@ -8,6 +8,7 @@ want() { # want <command> <debian-package>
   command -v "$1" >/dev/null 2>&1 || need+=("$2")
 }
 want twine twine
+want pip python3-pip # pulls python3-setuptools and python3-wheel: pip builds the test sdist offline
 want go golang-go
 want skopeo skopeo
 want mvn maven

@@ -1,0 +1,196 @@
+import { randomUUID } from 'node:crypto'
+import { createReadStream, createWriteStream } from 'node:fs'
+import { mkdir, open, rm, truncate } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Transform, type Readable, type TransformCallback } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import {
+  AkError,
+  BLOB_IO_BUFFER,
+  BodyTimeoutError,
+  BodyTooLargeError,
+  ClientAbortedError,
+  SizeMismatchError,
+} from '../../store/index.ts'
+import { BlobUploadInvalidError, BlobUploadUnknownError, UploadOutOfOrderError } from './errors.ts'
+
+/** An upload in progress: a temp file the chunks are appended to, and who it belongs to. */
+export interface UploadSession {
+  readonly uuid: string
+  /** The repository the blob will land in (the deploy target of a virtual repository). */
+  readonly repo: string
+  /** The OCI name the client started the upload under; later requests must use the same. */
+  readonly name: string
+  readonly file: string
+  /** Bytes received so far: the next chunk must start here. */
+  size: number
+  touchedAt: number
+  /** A request is writing to it right now. */
+  busy: boolean
+}
+
+export interface AppendOptions {
+  /** The first byte offset the client claims for this chunk (Content-Range); must equal the size. */
+  start?: number | undefined
+  /** How many bytes the chunk must have (Content-Length and/or Content-Range). */
+  length?: number | undefined
+  /** Largest total size of the upload. */
+  maxBytes: number
+  idleTimeoutMs?: number | undefined
+  /** For the 416 answer: where the upload lives. */
+  location: string
+}
+
+export interface UploadManagerInit {
+  /** Directory of the temp files; created if missing. */
+  dir: string
+  /** Sessions untouched for this long are dropped. */
+  idleTtlMs: number
+  sweepIntervalMs: number
+}
+
+/**
+ * Uploads in progress (distribution-spec § Pushing blobs). Each is a temp file under the node's
+ * temp dir (emptied at start-up, so a restart drops them) that chunks are appended to with
+ * backpressure, never held in memory; the final digest is computed by streaming the whole file
+ * into the blob store. Session state is in memory: it dies with the process, like its files.
+ */
+export class UploadManager {
+  private readonly sessions = new Map<string, UploadSession>()
+  private readonly timer: NodeJS.Timeout
+
+  constructor(private readonly init: UploadManagerInit) {
+    this.timer = setInterval(() => void this.sweep(), init.sweepIntervalMs)
+    this.timer.unref()
+  }
+
+  async create(repo: string, name: string): Promise<UploadSession> {
+    await mkdir(this.init.dir, { recursive: true })
+    const uuid = randomUUID()
+    const file = join(this.init.dir, uuid)
+    const handle = await open(file, 'wx', 0o600)
+    await handle.close()
+    const session: UploadSession = { uuid, repo, name, file, size: 0, touchedAt: Date.now(), busy: false }
+    this.sessions.set(uuid, session)
+    return session
+  }
+
+  /** The session, or BlobUploadUnknownError when it never existed, finished, or expired. */
+  get(uuid: string, name: string): UploadSession {
+    const s = this.sessions.get(uuid)
+    if (!s || s.name !== name || Date.now() - s.touchedAt > this.init.idleTtlMs) {
+      throw new BlobUploadUnknownError(`upload '${uuid}' of '${name}' is unknown or expired`, { uuid })
+    }
+    return s
+  }
+
+  /**
+   * Appends `source` to the upload. A chunk that does not start where the upload ends is
+   * UploadOutOfOrderError (416). On any failure the file is cut back to where it was, so the
+   * client can resume from the Range it is told.
+   */
+  async append(session: UploadSession, source: Readable, options: AppendOptions): Promise<number> {
+    if (session.busy) throw new BlobUploadInvalidError(`another request is writing to upload '${session.uuid}'`)
+    const start = session.size
+    if (options.start !== undefined && options.start !== start) {
+      throw new UploadOutOfOrderError(`chunk starts at byte ${options.start}, but the upload has ${start} bytes`, {
+        size: start,
+        location: options.location,
+        uuid: session.uuid,
+      })
+    }
+    session.busy = true
+    session.touchedAt = Date.now()
+    const controller = new AbortController()
+    let idle: NodeJS.Timeout | undefined
+    const arm = () => {
+      if (!options.idleTimeoutMs) return
+      clearTimeout(idle)
+      idle = setTimeout(
+        () => controller.abort(new BodyTimeoutError(`no body bytes arrived for ${options.idleTimeoutMs} ms`)),
+        options.idleTimeoutMs,
+      )
+    }
+    arm()
+    const counter = new CountingTransform(options.maxBytes - start, () => {
+      arm()
+      session.touchedAt = Date.now()
+    })
+    const sink = createWriteStream(session.file, { flags: 'r+', start, highWaterMark: BLOB_IO_BUFFER })
+    try {
+      try {
+        await pipeline(source, counter, sink, { signal: controller.signal })
+      } catch (err) {
+        if (err instanceof AkError) throw err
+        if (controller.signal.reason instanceof AkError) throw controller.signal.reason
+        throw new ClientAbortedError(`chunk interrupted: ${(err as Error).message}`)
+      }
+      if (options.length !== undefined && counter.count !== options.length) {
+        throw new SizeMismatchError(`chunk has ${counter.count} bytes, the request announced ${options.length}`)
+      }
+      session.size = start + counter.count
+      return session.size
+    } catch (err) {
+      await truncate(session.file, start).catch(() => {})
+      throw err
+    } finally {
+      clearTimeout(idle)
+      session.busy = false
+      session.touchedAt = Date.now()
+    }
+  }
+
+  /** The whole upload as a stream, for the final digest and the move into the blob store. */
+  read(session: UploadSession): Readable {
+    return createReadStream(session.file, { highWaterMark: BLOB_IO_BUFFER })
+  }
+
+  /** Ends the session and deletes its file (finished, cancelled or failed). */
+  async remove(session: UploadSession): Promise<void> {
+    this.sessions.delete(session.uuid)
+    await rm(session.file, { force: true })
+  }
+
+  /** Drops sessions idle past the TTL. */
+  async sweep(now = Date.now()): Promise<number> {
+    let n = 0
+    for (const s of [...this.sessions.values()]) {
+      if (!s.busy && now - s.touchedAt > this.init.idleTtlMs) {
+        await this.remove(s)
+        n++
+      }
+    }
+    return n
+  }
+
+  get count(): number {
+    return this.sessions.size
+  }
+
+  /** Stops the sweeper and deletes every temp file. */
+  async close(): Promise<void> {
+    clearInterval(this.timer)
+    await Promise.all([...this.sessions.values()].map((s) => this.remove(s)))
+  }
+}
+
+/** Counts bytes through, refusing past a maximum. */
+class CountingTransform extends Transform {
+  count = 0
+  constructor(
+    private readonly max: number,
+    private readonly onData: () => void,
+  ) {
+    super({ highWaterMark: BLOB_IO_BUFFER })
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.onData()
+    if (this.count + chunk.length > this.max) {
+      done(new BodyTooLargeError(`upload exceeds the maximum of ${this.max} more bytes`))
+      return
+    }
+    this.count += chunk.length
+    done(null, chunk)
+  }
+}

@@ -1,0 +1,74 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { AkError } from '../../store/index.ts'
+import { AUTH_REALM } from './constants.ts'
+
+/**
+ * The one table from domain error codes to the PyPI wire. Warehouse answers upload errors with
+ * the status and a reason phrase that twine prints ("400 File already exists"), so the message
+ * goes both into the status line and into a text/plain body.
+ */
+export const PYPI_STATUS: Record<string, number> = {
+  AK_DIGEST_MISMATCH: 400,
+  AK_SIZE_MISMATCH: 400,
+  AK_BODY_TOO_LARGE: 413,
+  AK_CLIENT_ABORTED: 400,
+  AK_BODY_TIMEOUT: 408,
+  AK_INVALID_PATH: 400,
+  AK_INVALID_INPUT: 400,
+  AK_MALFORMED_JSON: 400,
+  // twine --skip-existing recognises a 400 whose text says "File already exists".
+  AK_ARTIFACT_IMMUTABLE: 400,
+  AK_FORMAT_MISMATCH: 404,
+  AK_REPOSITORY_NOT_FOUND: 404,
+  AK_ARTIFACT_NOT_FOUND: 404,
+  AK_BLOB_NOT_FOUND: 404,
+  AK_NOT_FOUND: 404,
+  AK_UNAUTHORIZED: 401,
+  AK_FORBIDDEN: 403,
+  AK_TOO_MANY_ATTEMPTS: 429,
+  AK_METHOD_NOT_ALLOWED: 405,
+  AK_RANGE_NOT_SATISFIABLE: 416,
+  AK_NOT_IMPLEMENTED: 501,
+  AK_STORAGE_ERROR: 503,
+  AK_SHUTTING_DOWN: 503,
+}
+
+/** Message prefixes that clients match on. */
+const PREFIXES: Record<string, string> = {
+  AK_ARTIFACT_IMMUTABLE: 'File already exists: ',
+  AK_DIGEST_MISMATCH: 'The digest supplied does not match a digest calculated from the uploaded file: ',
+}
+
+export interface PypiWireError {
+  status: number
+  message: string
+}
+
+export function toPypiWireError(err: unknown): PypiWireError {
+  if (err instanceof AkError) {
+    const status = PYPI_STATUS[err.code] ?? 500
+    return { status, message: `${PREFIXES[err.code] ?? ''}${err.message}` }
+  }
+  const fe = err as Partial<FastifyError>
+  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return { status: fe.statusCode, message: fe.message ?? 'bad request' }
+  }
+  return { status: 500, message: 'internal error' }
+}
+
+/** A reason phrase must be one line of visible ASCII. */
+function reasonPhrase(message: string): string {
+  const ascii = message.replace(/[^\x20-\x7e]+/g, ' ').trim()
+  return ascii.length > 200 ? `${ascii.slice(0, 197)}...` : ascii
+}
+
+export function pypiErrorHandler(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const { status, message } = toPypiWireError(err)
+  if (status >= 500) request.log.error({ err }, 'pypi request failed')
+  if (status === 401) reply.header('www-authenticate', `Basic realm="${AUTH_REALM}"`)
+  reply.raw.statusMessage = reasonPhrase(message)
+  return reply
+    .code(status)
+    .header('content-type', 'text/plain; charset=utf-8')
+    .send(request.method === 'HEAD' ? undefined : `${status} ${message}\n`)
+}
