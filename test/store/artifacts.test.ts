@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process'
 import { resolve } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { ImmutableArtifactError, InvalidPathError, RepositoryExistsError, RepositoryNotFoundError } from '../../store/index.ts'
+import { compareHlc, ImmutableArtifactError, InvalidPathError, RepositoryExistsError, RepositoryNotFoundError } from '../../store/index.ts'
 import { openTestStore, type StoreFixture } from './store-fixture.ts'
 
 let f: StoreFixture
@@ -114,7 +114,7 @@ describe('ArtifactStore writes', () => {
     const log = f.store.log.since('test-node', 0, 100)
     expect(log.map((e) => e.kind)).toEqual(['repo.create', 'artifact.put', 'artifact.put', 'artifact.put', 'artifact.delete'])
     expect(log.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5])
-    for (let i = 1; i < log.length; i++) expect(log[i]!.hlc.ms * 1e6 + log[i]!.hlc.counter).toBeGreaterThan(log[i - 1]!.hlc.ms * 1e6 + log[i - 1]!.hlc.counter)
+    for (let i = 1; i < log.length; i++) expect(compareHlc(log[i - 1]!.hlc, log[i]!.hlc)).toBeLessThan(0)
     expect(f.store.log.versionVector()).toEqual({ 'test-node': 5 })
   })
 

@@ -46,6 +46,44 @@ describe('upload form parsing', () => {
     expect(form.fields.get('after')).toEqual(['late'])
   })
 
+  it('reads the body no further ahead of a slow store than a few buffers (backpressure)', async () => {
+    const boundary = 'ak-boundary'
+    const CHUNK = 64 * 1024
+    const CHUNKS = 256 // 16 MiB
+    let produced = 0
+    let consumed = 0
+    let maxAhead = 0
+    async function* body() {
+      const head = `--${boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\na\r\n` +
+        `--${boundary}\r\nContent-Disposition: form-data; name="content"; filename="a-1.tar.gz"\r\n` +
+        'Content-Type: application/octet-stream\r\n\r\n'
+      yield Buffer.from(head)
+      for (let i = 0; i < CHUNKS; i++) {
+        produced += CHUNK
+        maxAhead = Math.max(maxAhead, produced - consumed)
+        yield Buffer.alloc(CHUNK, 0x61)
+      }
+      yield Buffer.from(`\r\n--${boundary}--\r\n`)
+    }
+    const slowStore = new Writable({
+      highWaterMark: CHUNK,
+      write(c: Buffer, _e, cb) {
+        consumed += c.length
+        setTimeout(cb, 1)
+      },
+    })
+    const form = await receiveUploadForm(Readable.from(body(), { objectMode: false, highWaterMark: CHUNK }), {
+      'content-type': `multipart/form-data; boundary=${boundary}`,
+    }, {
+      maxFileBytes: CHUNK * CHUNKS,
+      beforeFile: () => {},
+      ingest: async (file) => (await pipeline(file, slowStore), fakeDigests(consumed)),
+    })
+    expect(form.file?.blob.size).toBe(CHUNK * CHUNKS)
+    // Without backpressure the generator would run the whole 16 MiB ahead of the store.
+    expect(maxAhead).toBeLessThan(2 * 1024 * 1024)
+  })
+
   it('refuses early when beforeFile throws, without ingesting', async () => {
     const { stream, headers } = await multipart([['name', 'a'], ['content', { filename: 'b-1.tar.gz', data: Buffer.alloc(10) }]])
     let ingestCalled = false

@@ -1,0 +1,52 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { AkError } from '../../store/index.ts'
+
+/**
+ * The one table from domain error codes to HTTP statuses for the chart repository. Bodies are
+ * ChartMuseum's: `{"error": "message"}` (e.g. 409 for a chart version that exists with other
+ * bytes); 401 carries a Basic challenge (helm sends --username/--password as Basic).
+ */
+export const HELM_STATUS: Record<string, number> = {
+  AK_BLOB_NOT_FOUND: 404,
+  AK_DIGEST_MISMATCH: 400,
+  AK_SIZE_MISMATCH: 400,
+  AK_BODY_TOO_LARGE: 413,
+  AK_CLIENT_ABORTED: 400,
+  AK_BODY_TIMEOUT: 408,
+  AK_INVALID_PATH: 400,
+  AK_INVALID_INPUT: 400,
+  AK_MALFORMED_JSON: 400,
+  AK_REPOSITORY_NOT_FOUND: 404,
+  AK_ARTIFACT_NOT_FOUND: 404,
+  AK_ARTIFACT_IMMUTABLE: 409,
+  AK_FORMAT_MISMATCH: 404,
+  AK_NOT_IMPLEMENTED: 501,
+  AK_UNAUTHORIZED: 401,
+  AK_FORBIDDEN: 403,
+  AK_TOO_MANY_ATTEMPTS: 429,
+  AK_NOT_FOUND: 404,
+  AK_METHOD_NOT_ALLOWED: 405,
+  AK_RANGE_NOT_SATISFIABLE: 416,
+  AK_STORAGE_ERROR: 503,
+  AK_SHUTTING_DOWN: 503,
+}
+
+export function helmWireError(err: unknown): { status: number; body: { error: string } } {
+  if (err instanceof AkError) return { status: HELM_STATUS[err.code] ?? 500, body: { error: err.message } }
+  const fe = err as FastifyError
+  if (fe?.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) return { status: fe.statusCode, body: { error: fe.message } }
+  return { status: 500, body: { error: 'internal error; see the node log' } }
+}
+
+export function helmErrorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const wire = helmWireError(err)
+  if (wire.status >= 500) request.log.error({ err }, 'request failed')
+  else request.log.info({ code: (err as { code?: string }).code, msg: wire.body.error }, 'request refused')
+  if (reply.sent) return
+  if (wire.status === 401) reply.header('www-authenticate', 'Basic realm="Artifact Keeper", charset="UTF-8"')
+  if (wire.status === 429 && err instanceof AkError && typeof err.details?.retryAfterSeconds === 'number') {
+    reply.header('retry-after', String(err.details.retryAfterSeconds))
+  }
+  if (!request.raw.complete) reply.header('connection', 'close')
+  reply.code(wire.status).type('application/json; charset=utf-8').send(wire.body)
+}
