@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
-import { CHUNK_DIGEST_BYTES, CHUNK_SIZE, MiB } from './constants.ts'
+import { CHUNK_DIGEST_BYTES, CHUNK_SIZE, KiB, MiB } from './constants.ts'
 
 /** The digests computed for every blob, in the same pass that writes it. */
 export interface BlobDigests {
@@ -102,8 +102,12 @@ export interface ParallelBlobHasher {
   abort(): void
 }
 
-/** Bytes gathered before they go to the hashing threads; smaller blobs are hashed in-thread. */
-export const HASH_SLICE_BYTES = 1 * MiB
+/**
+ * Bytes gathered before they go to the hashing threads; smaller blobs are hashed in-thread.
+ * Slices are recycled, never freed: a SharedArrayBuffer is released only once every thread
+ * that saw it collects garbage, which an idle hashing thread hardly ever does.
+ */
+export const HASH_SLICE_BYTES = 256 * KiB
 /** Bytes of one hash that may wait for the threads before update() asks the caller to wait. */
 export const HASH_BACKLOG_PER_BLOB = 4 * MiB
 /** Bytes of all hashes together that may wait for the threads. */
@@ -167,7 +171,7 @@ parentPort.on('message', (m) => {
         }
       }
     }
-    parentPort.postMessage({ op: 'done', id: m.id, len: m.len })
+    parentPort.postMessage({ op: 'done', id: m.id, len: m.len, slot: m.slot })
   } else if (m.op === 'digest' && job) {
     jobs.delete(m.id)
     const hex = {}
@@ -188,6 +192,7 @@ interface WorkerMessage {
   op: 'done' | 'digest'
   id: number
   len?: number
+  slot?: number
   hex?: Partial<Record<Alg, string>>
   manifest?: Uint8Array | null
 }
@@ -208,6 +213,10 @@ class HashPool {
   private refs = 0
   /** Bytes posted to a thread and not yet hashed by it, all jobs together. */
   inFlight = 0
+  private readonly slices: Buffer[] = []
+  /** Per slice: threads that have yet to hash it. */
+  private readonly readers: number[] = []
+  private readonly free: number[] = []
   broken: Error | undefined
 
   constructor(count: number) {
@@ -240,6 +249,32 @@ class HashPool {
     this.workers[worker]?.postMessage(message)
   }
 
+  /** A free slice to fill (a SharedArrayBuffer of HASH_SLICE_BYTES), by its slot number. */
+  acquire(): { slot: number; buf: Buffer } {
+    let slot = this.free.pop()
+    if (slot === undefined) {
+      slot = this.slices.length
+      this.slices.push(Buffer.from(new SharedArrayBuffer(HASH_SLICE_BYTES)))
+      this.readers.push(0)
+    }
+    return { slot, buf: this.slices[slot] as Buffer }
+  }
+
+  /** Hands a filled slice to `workers`; it returns to the free list once all have hashed it. */
+  postSlice(id: number, slot: number, len: number, workers: number[]): void {
+    this.readers[slot] = workers.length
+    const message = { op: 'data', id, sab: (this.slices[slot] as Buffer).buffer, slot, len }
+    for (const w of workers) {
+      this.inFlight += len
+      this.workers[w]?.postMessage(message)
+    }
+  }
+
+  release(slot: number): void {
+    this.readers[slot] = 0
+    this.free.push(slot)
+  }
+
   close(id: number): void {
     if (!this.jobs.delete(id)) return
     if (--this.refs === 0) for (const w of this.workers) w.unref()
@@ -254,6 +289,7 @@ class HashPool {
   private onMessage(m: WorkerMessage): void {
     if (m.op === 'done') {
       this.inFlight -= m.len ?? 0
+      if (m.slot !== undefined && --(this.readers[m.slot] as number) === 0) this.free.push(m.slot)
       this.jobs.get(m.id)?.onDone(m.len ?? 0)
       for (const w of this.waiters) {
         if (w.ready()) {
@@ -289,7 +325,7 @@ function inThread(buf: Buffer): BlobDigests {
 
 class ThreadedHasher implements ParallelBlobHasher {
   size = 0
-  private slice: Buffer | undefined
+  private slice: { slot: number; buf: Buffer } | undefined
   private fill = 0
   private job: { id: number; lanes: number[] } | undefined
   /** Bytes this hash posted and a thread has not hashed yet (counted once per lane). */
@@ -306,8 +342,8 @@ class ThreadedHasher implements ParallelBlobHasher {
     this.size += buf.length
     let offset = 0
     while (offset < buf.length) {
-      this.slice ??= Buffer.from(new SharedArrayBuffer(HASH_SLICE_BYTES))
-      const n = buf.copy(this.slice, this.fill, offset)
+      this.slice ??= this.pool.acquire()
+      const n = buf.copy(this.slice.buf, this.fill, offset)
       this.fill += n
       offset += n
       if (this.fill === HASH_SLICE_BYTES) this.flush()
@@ -325,8 +361,7 @@ class ThreadedHasher implements ParallelBlobHasher {
     if (this.fill === 0 || !this.slice) return
     if (this.pool.broken) {
       this.failed ??= this.pool.broken
-      this.slice = undefined
-      this.fill = 0
+      this.dropSlice()
       return
     }
     if (!this.job) {
@@ -344,13 +379,15 @@ class ThreadedHasher implements ParallelBlobHasher {
         },
       )
     }
-    const message = { op: 'data', id: this.job.id, sab: this.slice.buffer, len: this.fill }
-    for (const worker of this.job.lanes) {
-      this.pool.post(worker, message)
-      this.backlog += this.fill
-      this.pool.inFlight += this.fill
-    }
+    this.pool.postSlice(this.job.id, this.slice.slot, this.fill, this.job.lanes)
+    this.backlog += this.fill * this.job.lanes.length
     // The threads read this slice until they report it done: never write into it again.
+    this.slice = undefined
+    this.fill = 0
+  }
+
+  private dropSlice(): void {
+    if (this.slice) this.pool.release(this.slice.slot)
     this.slice = undefined
     this.fill = 0
   }
@@ -360,8 +397,8 @@ class ThreadedHasher implements ParallelBlobHasher {
     this.done = true
     if (!this.job) {
       // Smaller than one slice: not worth a round trip to the threads.
-      const d = inThread(this.slice ? this.slice.subarray(0, this.fill) : Buffer.alloc(0))
-      this.slice = undefined
+      const d = inThread(this.slice ? this.slice.buf.subarray(0, this.fill) : Buffer.alloc(0))
+      this.dropSlice()
       return d
     }
     this.flush()
@@ -391,7 +428,7 @@ class ThreadedHasher implements ParallelBlobHasher {
   abort(): void {
     if (this.done) return
     this.done = true
-    this.slice = undefined
+    this.dropSlice()
     if (!this.job) return
     for (const worker of this.job.lanes) this.pool.post(worker, { op: 'drop', id: this.job.id })
     this.pool.close(this.job.id)

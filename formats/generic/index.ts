@@ -39,7 +39,9 @@ export function genericFormat(ctx: FormatContext) {
       const repo = ctx.repositories.get(key)
       if (!repo) throw new NotFoundError(`repository '${key}' does not exist`)
       if (repo.format !== GENERIC_FORMAT) throw new FormatMismatchError(`repository '${key}' is a ${repo.format} repository`)
-      const { path, directory } = parseRawPath(slash < 0 ? '' : rest.slice(slash + 1), allowEmpty)
+      // Keep the slash after the key: parseRawPath strips exactly one, so '/generic/r//etc/x' stays
+      // a (refused) doubled slash instead of quietly becoming 'etc/x'.
+      const { path, directory } = parseRawPath(slash < 0 ? '' : rest.slice(slash), allowEmpty)
       return { repo, path, directory }
     }
 
@@ -103,8 +105,6 @@ export function genericFormat(ctx: FormatContext) {
       const expectedSize = contentLength(request, limit)
       const expected = expectedDigests(request)
       const existing = ctx.artifacts.get(repo.key, path)
-      // Replacing a file with other bytes is a delete and a write (as in Artifactory).
-      if (existing && !repo.settings.immutable) ctx.authorize(request, repo, 'delete')
       let blob
       try {
         blob = await ctx.blobs.ingest(request.raw, {
@@ -117,6 +117,9 @@ export function genericFormat(ctx: FormatContext) {
         ctx.uploadFailed(GENERIC_FORMAT, (err as { code?: string }).code ?? 'error')
         throw err
       }
+      // Replacing a file with other bytes is a delete and a write (as in Artifactory); the same
+      // bytes again (a retried upload) is only a write, which is why this waits for the digest.
+      if (existing && existing.sha256 !== blob.sha256 && !repo.settings.immutable) ctx.authorize(request, repo, 'delete')
       const contentType = request.headers['content-type']
       const result = ctx.artifacts.put({
         repo: repo.key,

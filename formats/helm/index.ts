@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { FormatContext } from '../core/index.ts'
 import { deployTarget, readOrder, sendBlob, streamRawBodies } from '../core/index.ts'
 import {

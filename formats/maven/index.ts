@@ -9,7 +9,7 @@ import { resolveRepository } from './repository.ts'
 
 export { MAVEN_FORMAT, MAX_POM_BYTES, MAX_CLIENT_METADATA_BYTES, MAX_CHECKSUM_BODY_BYTES, CHECKSUM_ALGORITHMS } from './constants.ts'
 export type { ChecksumAlgorithm } from './constants.ts'
-export { MAVEN_HTTP_STATUS } from './errors.ts'
+export { MAVEN_HTTP_STATUS, toMavenError } from './errors.ts'
 export { parseMavenPath, parseFileName, artifactDir, filePath, isSnapshotVersion } from './layout.ts'
 export type { MavenPath, MavenTarget, FileCoordinates, SnapshotBuild } from './layout.ts'
 export { compareVersions } from './version-order.ts'

@@ -3,8 +3,8 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireClient, REQUIRE_CLIENTS } from '../../helpers/clients.ts'
-import { ADMIN_PASSWORD, startNodeProcess, tempDir, type NodeProcess } from '../../helpers/node-process.ts'
-import { createRepo, mavenEnv, seedHasPlugins, SEED_REPO, writeConsumer, writeLibrary } from './support.ts'
+import { ADMIN_PASSWORD, startNodeProcess, type NodeProcess } from '../../helpers/node-process.ts'
+import { createRepo, mavenEnv, removeWorkDirs, seedHasPlugins, SEED_REPO, workDir, writeConsumer, writeLibrary } from './support.ts'
 
 /*
  * The real Maven client (mvn 3.8.7, wagon HTTP transport) against a real node process:
@@ -46,18 +46,19 @@ describe.runIf(haveSeed)('mvn against a node', () => {
 
   afterAll(async () => {
     await node?.stop()
+    removeWorkDirs()
   })
 
   it('deploys a release with mvn deploy and builds a project that resolves it through the node', { timeout: MVN_TIMEOUT }, async () => {
     const producer = mavenEnv(credentials)
-    const src = tempDir('ak-mvn-lib-')
+    const src = workDir('ak-mvn-lib-')
     writeLibrary(src, lib, 'hello from release 1.0', url, SERVER)
     const deployed = await producer.mvn(src, ['deploy'])
     expect(deployed.output).toContain('BUILD SUCCESS')
     expect(deployed.output).toContain(`Uploaded to ${SERVER}: ${url}/akt/greet/greeter/1.0/greeter-1.0.jar`)
 
     const consumer = mavenEnv(credentials)
-    const app = tempDir('ak-mvn-app-')
+    const app = workDir('ak-mvn-app-')
     writeConsumer(app, lib, url, SERVER)
     const built = await consumer.mvn(app, ['compile'])
     expect(built.output).toContain(`Downloaded from ${SERVER}: ${url}/akt/greet/greeter/1.0/greeter-1.0.jar`)
@@ -71,7 +72,7 @@ describe.runIf(haveSeed)('mvn against a node', () => {
 
   it('refuses to redeploy the release with other bytes: mvn fails with 409', { timeout: MVN_TIMEOUT }, async () => {
     const producer = mavenEnv(credentials)
-    const src = tempDir('ak-mvn-lib-')
+    const src = workDir('ak-mvn-lib-')
     writeLibrary(src, lib, 'a different 1.0', url, SERVER)
     const res = await producer.mvn(src, ['deploy'])
     expect(res.code).not.toBe(0)
@@ -82,7 +83,7 @@ describe.runIf(haveSeed)('mvn against a node', () => {
 
   it('deploys a SNAPSHOT twice (build numbers advance) and resolves the newest build', { timeout: MVN_TIMEOUT }, async () => {
     const producer = mavenEnv(credentials)
-    const src = tempDir('ak-mvn-snap-')
+    const src = workDir('ak-mvn-snap-')
     writeLibrary(src, snap, 'snapshot build one', url, SERVER)
     const first = await producer.mvn(src, ['deploy'])
     expect(first.output).toContain('BUILD SUCCESS')
@@ -98,7 +99,7 @@ describe.runIf(haveSeed)('mvn against a node', () => {
     expect(top).toMatch(/<latest>1\.1-SNAPSHOT<\/latest>\s*<release>1\.0<\/release>/)
 
     const consumer = mavenEnv(credentials)
-    const app = tempDir('ak-mvn-app-')
+    const app = workDir('ak-mvn-app-')
     writeConsumer(app, snap, url, SERVER)
     const built = await consumer.mvn(app, ['compile'])
     expect(built.output).toContain('BUILD SUCCESS')
@@ -110,20 +111,20 @@ describe.runIf(haveSeed)('mvn against a node', () => {
     const virtualUrl = `${node.url}/maven/all`
     const other = { groupId: 'akt.team', artifactId: 'tool', version: '2.0' }
     const producer = mavenEnv(credentials)
-    const src = tempDir('ak-mvn-virt-')
+    const src = workDir('ak-mvn-virt-')
     writeLibrary(src, other, 'from the team repository', virtualUrl, SERVER)
     expect((await producer.mvn(src, ['deploy'])).output).toContain('BUILD SUCCESS')
     const inTeam = await fetch(`${node.url}/maven/team/akt/team/tool/2.0/tool-2.0.jar`, { headers: { authorization: node.adminAuth } })
     expect(inTeam.status).toBe(200)
 
     const consumer = mavenEnv(credentials)
-    const app = tempDir('ak-mvn-app-')
+    const app = workDir('ak-mvn-app-')
     writeConsumer(app, other, virtualUrl, SERVER)
     const built = await consumer.mvn(app, ['compile'])
     expect(built.output).toContain('BUILD SUCCESS')
     expect(run(app, join(consumer.localRepo, 'akt/team/tool/2.0/tool-2.0.jar'))).toBe('from the team repository')
     // The release in the other member is visible through the same virtual repository.
-    const app2 = tempDir('ak-mvn-app-')
+    const app2 = workDir('ak-mvn-app-')
     writeConsumer(app2, lib, virtualUrl, SERVER)
     const built2 = await consumer.mvn(app2, ['compile'])
     expect(built2.output).toContain('BUILD SUCCESS')
@@ -132,7 +133,7 @@ describe.runIf(haveSeed)('mvn against a node', () => {
 
   it('fails a deploy without credentials with 401', { timeout: MVN_TIMEOUT }, async () => {
     const producer = mavenEnv([])
-    const src = tempDir('ak-mvn-anon-')
+    const src = workDir('ak-mvn-anon-')
     writeLibrary(src, { ...lib, version: '9.0' }, 'anonymous', url, SERVER)
     const res = await producer.mvn(src, ['deploy'])
     expect(res.code).not.toBe(0)

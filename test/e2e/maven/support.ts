@@ -1,9 +1,23 @@
 import { execFile } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import type { NodeProcess } from '../../helpers/node-process.ts'
 import { tempDir } from '../../helpers/node-process.ts'
+
+const created: string[] = []
+
+/** A temporary directory removed by removeWorkDirs(). */
+export function workDir(prefix: string): string {
+  const dir = tempDir(prefix)
+  created.push(dir)
+  return dir
+}
+
+/** Removes every directory made by workDir() and mavenEnv(). */
+export function removeWorkDirs(): void {
+  for (const d of created.splice(0)) rmSync(d, { recursive: true, force: true })
+}
 
 export async function createRepo(node: NodeProcess, body: Record<string, unknown>): Promise<void> {
   const res = await fetch(`${node.url}/api/v1/repositories`, {
@@ -73,7 +87,7 @@ export interface MavenEnv {
 
 /** A temp HOME with settings.xml (server credentials for `serverId`) and a seeded local repository. */
 export function mavenEnv(servers: { id: string; username: string; password: string }[]): MavenEnv {
-  const dir = tempDir('ak-mvn-')
+  const dir = workDir('ak-mvn-')
   const localRepo = join(dir, 'repository')
   linkTree(SEED_REPO, localRepo)
   const settings = join(dir, 'settings.xml')

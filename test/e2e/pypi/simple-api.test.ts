@@ -126,6 +126,9 @@ describe('PyPI simple API', () => {
     const up = await upload('simple-b', wheel, wheelBytes, twineFields('Ak_Lib', '1.2.0', 'bdist_wheel', wheelBytes), '')
     expect(up.status).toBe(401)
     expect((await fetch(`${node.url}/pypi/simple-b/simple/`)).status).toBe(200)
+    const wrong = await fetch(`${node.url}/pypi/simple-a/simple/`, { headers: { authorization: `Basic ${Buffer.from('admin:wrong').toString('base64')}` } })
+    expect(wrong.status).toBe(401)
+    expect(wrong.headers.get('www-authenticate')).toMatch(/^Basic realm=/)
   })
 
   it('merges member indexes in a virtual repository, the first member winning per filename', async () => {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import type { InjectOptions } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ADMIN_BASIC, basic, startTestNode, type TestNode } from '../../helpers/test-node.ts'
 import { makePackageTgz, makeTgz, publishDocument, sha1Hex, sriSha512 } from './fixtures.ts'
@@ -7,7 +8,7 @@ const ABBREVIATED = 'application/vnd.npm.install-v1+json'
 
 describe('npm registry over HTTP', () => {
   let t: TestNode
-  const inject = (opts: Parameters<TestNode['node']['app']['inject']>[0]) => t.node.app.inject(opts)
+  const inject = (opts: InjectOptions) => t.node.app.inject(opts)
 
   const createRepo = async (body: Record<string, unknown>) => {
     const r = await inject({ method: 'POST', url: '/api/v1/repositories', headers: { authorization: ADMIN_BASIC }, payload: body })
