@@ -18,7 +18,7 @@ export function createMetrics(blobIndex: BlobIndex) {
     buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2, 10, 60],
     registers: [registry],
   })
-  const bytesIn = new Counter({ name: 'ak_http_bytes_in_total', help: 'Request body bytes received', registers: [registry] })
+  const bytesIn = new Counter({ name: 'ak_http_bytes_in_total', help: 'Request bytes received (request lines, headers and bodies)', registers: [registry] })
   const bytesOut = new Counter({ name: 'ak_http_bytes_out_total', help: 'Response body bytes sent', registers: [registry] })
   const uploadErrors = new Counter({
     name: 'ak_upload_errors_total',

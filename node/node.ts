@@ -80,6 +80,8 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
     await bootstrapAdmin(store, config, log)
 
     const metrics = createMetrics(store.blobIndex)
+    /** Socket → its bytesRead already added to ak_http_bytes_in_total (keep-alive sockets carry many requests). */
+    const bytesInCounted = new WeakMap<object, number>()
     app.decorateRequest('principal', null as never)
     app.addHook('onRequest', async (request) => {
       request.principal = ANONYMOUS
@@ -91,8 +93,15 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
       metrics.duration.observe({ method: request.method, route }, reply.elapsedTime / 1000)
       const sent = Number(reply.getHeader('content-length') ?? 0)
       if (request.method !== 'HEAD' && sent > 0) metrics.bytesOut.inc(sent)
-      const received = request.raw.socket?.bytesRead
-      if (received !== undefined && request.headers['content-length']) metrics.bytesIn.inc(Number(request.headers['content-length']) || 0)
+      // What the socket really delivered since the last response on it: counts chunked bodies
+      // (no Content-Length) and never the unread rest of a refused body. inject() has no socket.
+      const socket = request.raw.socket as { bytesRead?: number } | undefined
+      if (typeof socket?.bytesRead === 'number') {
+        metrics.bytesIn.inc(Math.max(0, socket.bytesRead - (bytesInCounted.get(socket) ?? 0)))
+        bytesInCounted.set(socket, socket.bytesRead)
+      } else if (request.headers['content-length']) {
+        metrics.bytesIn.inc(Number(request.headers['content-length']) || 0)
+      }
     })
     app.setErrorHandler(jsonErrorHandler)
     app.setNotFoundHandler((request, reply) => {

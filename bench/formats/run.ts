@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util'
 import { REPO_ROOT } from '../../test/helpers/node-process.ts'
 import { load, machine, ratio, table } from './measure.ts'
 import { benchOci, type OciResult } from './oci.ts'
-import type { NpmResult } from './npm.ts'
+import { benchNpm, npmTables, type NpmResult } from './npm.ts'
 
 const RESULTS = join(REPO_ROOT, 'bench', 'results', 'formats-latest.json')
 
@@ -99,7 +99,6 @@ try {
     )
   }
   if (which === undefined || which === 'npm') {
-    const { benchNpm } = await import('./npm.ts')
     results.npm = await section('npm', (dir) =>
       benchNpm({
         rounds,
@@ -155,12 +154,10 @@ function report(r: typeof results): string {
     out.push('')
   }
   if (r.npm) {
-    const { npmReport } = r.npm.result as NpmResult & { npmReport?: never }
-    void npmReport
     out.push(`## npm: ${r.npm.result.corpus.packages} packages, ${r.npm.result.corpus.versions} versions (ak vs Verdaccio ${r.npm.result.clients.verdaccio})`)
     out.push('')
     facts(r.npm)
-    out.push(...r.npm.result.tables)
+    out.push(...npmTables(r.npm.result))
     out.push(goals(r.npm.result.goals))
     out.push('')
   }

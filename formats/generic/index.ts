@@ -3,6 +3,7 @@ import type { FormatContext } from '../core/index.ts'
 import { contentLength, expectedDigests, sendBlob, streamRawBodies } from '../core/index.ts'
 import {
   ArtifactNotFoundError,
+  ClientAbortedError,
   FormatMismatchError,
   InvalidPathError,
   NotFoundError,
@@ -102,17 +103,25 @@ export function genericFormat(ctx: FormatContext) {
       if (directory) throw new NotFoundError('cannot PUT a directory; name a file')
       ctx.authorize(request, repo, 'write')
       const limit = Math.min(ctx.maxUploadBytes, repo.settings.maxUploadBytes ?? Infinity)
-      const expectedSize = contentLength(request, limit)
-      const expected = expectedDigests(request)
       const existing = ctx.artifacts.get(repo.key, path)
       let blob
       try {
+        // Inside the try: a body refused by its headers (too large, bad checksum) is a failed upload too.
+        const expectedSize = contentLength(request, limit)
+        const expected = expectedDigests(request)
         blob = await ctx.blobs.ingest(request.raw, {
           maxBytes: limit,
           expectedSize,
           expected,
           idleTimeoutMs: ctx.bodyIdleTimeoutMs,
         })
+        // Bytes beyond the announced Content-Length parse as a malformed next request: the node
+        // answers it with 400 and ends the connection before this handler resumes. The body read
+        // here is then a truncated prefix of what the client sent; never commit it.
+        const socket = request.raw.socket as { destroyed?: boolean; writableEnded?: boolean } | undefined
+        if (socket?.destroyed || socket?.writableEnded) {
+          throw new ClientAbortedError('the connection closed before the upload was committed')
+        }
       } catch (err) {
         ctx.uploadFailed(GENERIC_FORMAT, (err as { code?: string }).code ?? 'error')
         throw err

@@ -10,6 +10,7 @@ want() { # want <command> <debian-package>
 want twine twine
 want pip python3-pip # pulls python3-setuptools and python3-wheel: pip builds the test sdist offline
 want go golang-go
+want openssl openssl
 want skopeo skopeo
 want mvn maven
 want curl curl

@@ -22,7 +22,8 @@ const PSEUDO = 'v0.0.0-20240102030405-abcdefabcdef'
 
 /** The real go command (Debian's 1.19) against a real node process through GOPROXY. */
 describe('go: the go command resolves, downloads and builds modules through a node', () => {
-  const hasGo = requireClient('go', 'apt-get install -y golang-go', ['version'])
+  // openssl makes the certificate of the HTTPS front (the go command sends credentials only over https).
+  const hasGo = requireClient('go', 'apt-get install -y golang-go', ['version']) && requireClient('openssl', 'apt-get install -y openssl', ['version'])
   let node: NodeProcess
   let tls: TlsFront
   let host: string

@@ -227,6 +227,11 @@ describe('helm: chart repository with ChartMuseum upload API', () => {
     const res = await post('tiny', big)
     expect(res.status).toBe(413)
     expect(((await res.json()) as { error: string }).error).toMatch(/exceeds|maximum/)
+    const form = new FormData()
+    form.append('chart', new Blob([big]), 'big-1.0.0.tgz')
+    const multipart = await post('tiny', form)
+    expect(multipart.status).toBe(413)
+    expect((await index('tiny')).entries.big).toBeUndefined()
 
     const anon = await post('charts', await chartTgz({ name: 'anon', version: '1.0.0' }), 'api/charts', {})
     expect(anon.status).toBe(401)

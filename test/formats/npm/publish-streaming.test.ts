@@ -55,7 +55,7 @@ async function writeBigTarball(file: string, name: string, version: string) {
   for (let left = CONTENT_BYTES; left > 0; left -= MiB) {
     if (!data.write(randomBytes(Math.min(MiB, left)))) await new Promise<void>((r) => data.once('drain', () => r()))
   }
-  data.end()
+  data.end(Buffer.alloc(0))
   p.finalize()
   await written
   return { integrity: `sha512-${sha512.digest('base64')}`, shasum: sha1.digest('hex'), size }

@@ -237,6 +237,17 @@ describe('npm registry over HTTP', () => {
     expect((await packument('npm-b', 'shared')).json().versions['3.0.0']).toBeUndefined()
   })
 
+  it('forgets a deleted repository\'s packages: a new repository of the same key starts empty', async () => {
+    await createRepo({ key: 'npm-tmp', format: 'npm', type: 'local' })
+    const tgz = await makePackageTgz({ name: 'ephemeral', version: '1.0.0' })
+    expect((await publish('npm-tmp', 'ephemeral', publishDocument('ephemeral', '1.0.0', tgz))).statusCode).toBe(201)
+    const del = await inject({ method: 'DELETE', url: '/api/v1/repositories/npm-tmp', headers: { authorization: ADMIN_BASIC } })
+    expect(del.statusCode, del.body).toBeLessThan(300)
+    await createRepo({ key: 'npm-tmp', format: 'npm', type: 'local' })
+    expect((await packument('npm-tmp', 'ephemeral')).statusCode).toBe(404)
+    expect((await publish('npm-tmp', 'ephemeral', publishDocument('ephemeral', '1.0.0', tgz))).statusCode).toBe(201)
+  })
+
   it('needs write on the deploy target, not only read on the virtual repository', async () => {
     const create = await inject({
       method: 'POST',
