@@ -94,6 +94,13 @@ describe('a node killed with SIGKILL during uploads', () => {
       const all: Upload[] = []
       const appearedUnacknowledged: string[] = []
       const log: string[] = []
+      const phaseMs = { uploads: 0, restartAndFsck: 0, checks: 0 }
+      let mark = performance.now()
+      const lap = (phase: keyof typeof phaseMs) => {
+        const now = performance.now()
+        phaseMs[phase] += now - mark
+        mark = now
+      }
 
       node = await startNodeProcess({ dataDir })
       await createGenericRepo(node, REPO)
@@ -123,10 +130,11 @@ describe('a node killed with SIGKILL during uploads', () => {
         const killed = new Promise<void>((r) => (fire = r)).then(() => live.kill())
         const target = uploads[between(0, count - 1)] as Upload
         const threshold = Math.floor(target.size * (0.05 + 0.9 * random()))
-        const commitDelay = between(0, 40)
+        const commitDelay = between(0, 250)
         const timeDelay = between(0, 1200)
         if (mode === 'random-time') setTimeout(fire, timeDelay)
 
+        mark = performance.now()
         const results = uploads.map(async (u) => {
           const body = new RandomBody(u.seed, u.size, (sent) => {
             if (u !== target) return
@@ -158,6 +166,7 @@ describe('a node killed with SIGKILL during uploads', () => {
         await Promise.all(results)
         fire() // everything may have finished before the trigger: kill anyway
         await killed
+        lap('uploads')
         log.push(`round ${round} ${mode}: ${uploads.map((u) => `${u.path} ${u.size} ${u.outcome}`).join('; ')}`)
 
         // Restart on the same data directory; fsck the crashed state meanwhile.
@@ -166,6 +175,7 @@ describe('a node killed with SIGKILL during uploads', () => {
           runAk(['fsck', '--json'], { AK_DATA_DIR: dataDir }, 120_000),
         ])
         node = restarted
+        lap('restartAndFsck')
         const report = JSON.parse(fsck.stdout) as { problems: unknown[]; blobsChecked: number }
         expect(report.problems, `fsck after round ${round}\n${log.join('\n')}`).toEqual([])
         expect(fsck.code).toBe(0)
@@ -195,6 +205,7 @@ describe('a node killed with SIGKILL during uploads', () => {
           if (!u.acknowledged && listed.has(u.path)) expect(appearedUnacknowledged).toContain(u.path)
         }
         for (const p of listed) expect(uploads.some((u) => u.path === p), `unknown file listed: ${p}`).toBe(true)
+        lap('checks')
       }
 
       // At the end, everything ever acknowledged is still there and right.
@@ -205,7 +216,8 @@ describe('a node killed with SIGKILL during uploads', () => {
       process.stdout.write(
         `[crash-safety] seed ${SEED}: ${ROUNDS} kills, ${all.length} uploads, ${acknowledged} acknowledged, ` +
           `${appearedUnacknowledged.length} committed but unacknowledged (answer lost in the kill), ` +
-          `${all.length - acknowledged - appearedUnacknowledged.length} absent\n`,
+          `${all.length - acknowledged - appearedUnacknowledged.length} absent; seconds spent: ` +
+          Object.entries(phaseMs).map(([k, v]) => `${k} ${(v / 1000).toFixed(0)}`).join(', ') + '\n',
       )
       // The kill points must really interrupt uploads, or this test proves nothing.
       expect(all.length - acknowledged, 'uploads interrupted by a kill').toBeGreaterThan(ROUNDS / 2)
