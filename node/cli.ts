@@ -8,6 +8,8 @@ import { hashPassword } from './auth/passwords.ts'
 import { generateToken } from './auth/tokens.ts'
 import { USER_NAME } from './api/users.ts'
 import { FORMAT_NAMES } from './formats.ts'
+import { generateMeshKey, loadOrCreateIdentity } from '../mesh/index.ts'
+import { mkdirSync } from 'node:fs'
 
 /** Parses durations like 90s, 15m, 12h, 30d (or plain milliseconds). */
 export function parseDuration(value: string): number {
@@ -334,6 +336,22 @@ export function buildCli(): Command {
       print(opts.json, report, () =>
         `${report.dryRun ? 'would delete' : 'deleted'} ${report.blobsDeleted} blobs and ${report.orphanObjectsDeleted} orphan objects, ${report.bytesFreed} bytes`,
       )
+    })
+
+  const mesh = program.command('mesh').description('the libp2p mesh: keys and identity')
+  mesh
+    .command('keygen')
+    .description('print a new private-network key (for AK_MESH_KEY or a file named by AK_MESH_KEY_FILE)')
+    .action(() => {
+      process.stdout.write(`${generateMeshKey()}\n`)
+    })
+  mesh
+    .command('id')
+    .description("print this data directory's peer ID (created on first use), for other nodes' AK_MESH_ALLOW")
+    .action(async (_opts: unknown, cmd: Command) => {
+      const config = configFrom(cmd)
+      mkdirSync(config.dataDir, { recursive: true })
+      process.stdout.write(`${(await loadOrCreateIdentity(config.dataDir)).peerId}\n`)
     })
 
   return program

@@ -15,10 +15,27 @@ import {
   DEFAULT_SESSION_TTL,
   DEFAULT_SHUTDOWN_TIMEOUT,
 } from './constants.ts'
+import { DEFAULT_MESH_HOST, DEFAULT_MESH_PORT } from '../mesh/index.ts'
 
 const port = z.coerce.number().int().min(0).max(65535)
 const positiveInt = z.coerce.number().int().positive()
 const nonNegativeInt = z.coerce.number().int().min(0)
+const commaList = z.union([
+  z.array(z.string().min(1)),
+  z.string().transform((v) => v.split(',').map((x) => x.trim()).filter((x) => x !== '')),
+])
+const labelMap = z.union([
+  z.record(z.string()),
+  z.string().transform((v, ctx) => {
+    const out: Record<string, string> = {}
+    for (const pair of v.split(',').map((x) => x.trim()).filter((x) => x !== '')) {
+      const eq = pair.indexOf('=')
+      if (eq <= 0) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `'${pair}' is not key=value` })
+      else out[pair.slice(0, eq)] = pair.slice(eq + 1)
+    }
+    return out
+  }),
+])
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v))])
 
 export const configSchema = z
@@ -75,6 +92,24 @@ export const configSchema = z
       .strict()
       .default({}),
     shutdownTimeoutMs: nonNegativeInt.default(DEFAULT_SHUTDOWN_TIMEOUT),
+    mesh: z
+      .object({
+        /** Join the libp2p mesh. Unset: on exactly when a mesh key is configured (see docs/mesh.md). */
+        enabled: bool.optional(),
+        host: z.string().min(1).default(DEFAULT_MESH_HOST),
+        port: port.default(DEFAULT_MESH_PORT),
+        /** Multiaddrs of peers to dial at start (comma-separated in AK_MESH_BOOTSTRAP). */
+        bootstrap: commaList.default([]),
+        /** Labels such as region and site (k=v,k=v in AK_MESH_LABELS). */
+        labels: labelMap.default({}),
+        /** Private-network key (pnet v1 text or its 64 hex digits), as `ak mesh keygen` prints. */
+        key: z.string().min(1).optional(),
+        keyFile: z.string().min(1).optional(),
+        /** Peer IDs allowed to connect (comma-separated in AK_MESH_ALLOW); empty allows every key holder. */
+        allow: commaList.default([]),
+      })
+      .strict()
+      .default({}),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -110,6 +145,14 @@ export const ENV_VARS: Record<string, string> = {
   AK_MAX_FAILED_LOGINS_PER_USER: 'auth.maxFailedLoginsPerUser',
   AK_MAX_FAILED_LOGINS_PER_ADDRESS: 'auth.maxFailedLoginsPerAddress',
   AK_SHUTDOWN_TIMEOUT_MS: 'shutdownTimeoutMs',
+  AK_MESH_ENABLED: 'mesh.enabled',
+  AK_MESH_HOST: 'mesh.host',
+  AK_MESH_PORT: 'mesh.port',
+  AK_MESH_BOOTSTRAP: 'mesh.bootstrap',
+  AK_MESH_LABELS: 'mesh.labels',
+  AK_MESH_KEY: 'mesh.key',
+  AK_MESH_KEY_FILE: 'mesh.keyFile',
+  AK_MESH_ALLOW: 'mesh.allow',
 }
 
 export class ConfigError extends Error {
@@ -193,5 +236,6 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
   }
   const config = result.data
   config.dataDir = resolve(config.dataDir)
+  if (config.mesh.keyFile) config.mesh.keyFile = resolve(config.mesh.keyFile)
   return config
 }

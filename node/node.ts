@@ -20,6 +20,9 @@ import { repositoryRoutes } from './api/repositories.ts'
 import { userRoutes } from './api/users.ts'
 import { tokenRoutes } from './api/tokens.ts'
 import { permissionRoutes } from './api/permissions.ts'
+import { meshRoutes } from './api/mesh.ts'
+import { replicationRoutes } from './api/replication.ts'
+import { createNodeMesh, type NodeMesh } from './mesh.ts'
 import { BEARER_TTL, DEFAULT_MAX_JSON_BYTES, INITIAL_ADMIN_PASSWORD_FILE } from './constants.ts'
 
 export interface RegistryNode {
@@ -124,12 +127,16 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
     })
 
     const apiCtx: ApiContext = { store, auth, sessions, config, formats: FORMAT_NAMES }
+    // Built now (config errors surface before listening), started after the HTTP server.
+    const mesh: NodeMesh | undefined = exclusive ? await createNodeMesh(config, identity, store, log.child({ component: 'mesh' })) : undefined
     await app.register(
       async (api) => {
         await api.register(repositoryRoutes(apiCtx))
         await api.register(userRoutes(apiCtx))
         await api.register(tokenRoutes(apiCtx))
         await api.register(permissionRoutes(apiCtx))
+        await api.register(meshRoutes(apiCtx, { peerId: identity.peerId, host: () => mesh?.host }))
+        await api.register(replicationRoutes(apiCtx, { stats: () => mesh?.sync.stats() }))
       },
       { prefix: '/api/v1' },
     )
@@ -202,6 +209,7 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
         const port = typeof address === 'object' && address ? address.port : config.http.port
         const host = config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host
         const printable = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`
+        if (mesh) await mesh.start()
         log.info({ url: printable, peerId: identity.peerId, storage: s.blobs.driver.kind, dataDir: config.dataDir }, 'listening')
         void url
         return printable
@@ -216,6 +224,7 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
         }, config.shutdownTimeoutMs)
         deadline.unref()
         try {
+          await mesh?.stop().catch((err: unknown) => log.error({ err }, 'mesh stop failed'))
           await app.close()
         } finally {
           clearTimeout(deadline)

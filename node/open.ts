@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { createFsDriver, createS3Driver, openStore, type BlobDriver, type Store } from '../store/index.ts'
-import { loadOrCreateIdentity, type NodeIdentity } from '../mesh/index.ts'
+import { createEventSigner, loadOrCreateIdentity, type NodeIdentity } from '../mesh/index.ts'
 import type { Config } from './config.ts'
 
 export function createDriver(config: Config): BlobDriver {
@@ -23,6 +23,6 @@ export function createDriver(config: Config): BlobDriver {
 /** Opens a data directory's identity and store: what `serve` and the maintenance commands share. */
 export async function openDataDir(config: Config): Promise<{ identity: NodeIdentity; store: Store }> {
   const identity = await loadOrCreateIdentity(config.dataDir)
-  const store = openStore({ dataDir: config.dataDir, driver: createDriver(config), nodeId: identity.peerId })
+  const store = openStore({ dataDir: config.dataDir, driver: createDriver(config), nodeId: identity.peerId, sign: createEventSigner(identity.privateKey) })
   return { identity, store }
 }

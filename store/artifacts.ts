@@ -165,7 +165,14 @@ export function createArtifactStore(db: Db, blobs: BlobIndex, log: ReplicationLo
           kind: 'artifact.put',
           path: input.path,
           sha256: input.blob.sha256,
-          payload: { size: input.blob.size, contentType, properties },
+          // The blob's digests and chunk manifest travel with the event, so a peer can record the
+          // blob (and later fetch and verify its chunks) before it holds any byte of it.
+          payload: {
+            size: input.blob.size,
+            contentType,
+            properties,
+            blob: { sha1: input.blob.sha1, md5: input.blob.md5, sha512: input.blob.sha512, chunkManifest: Buffer.from(input.blob.chunkManifest).toString('hex') },
+          },
         })
       }
       return {

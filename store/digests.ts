@@ -223,10 +223,12 @@ class HashPool {
     this.lanes = lanesFor(count)
     this.workers = this.lanes.map(() => {
       const w = new Worker(WORKER_SOURCE, { eval: true })
-      w.unref()
       w.on('message', (m: WorkerMessage) => this.onMessage(m))
       w.on('error', (err) => this.fail(err))
       w.on('exit', (code) => this.fail(new Error(`hashing thread exited with code ${code}`)))
+      // After the listeners: on Node 20 adding a 'message' listener refs the worker again, and
+      // an idle pool then kept every CLI command that hashed (ak fsck) from ever exiting.
+      w.unref()
       return w
     })
   }

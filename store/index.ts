@@ -10,7 +10,17 @@ export { createS3Driver, type S3DriverInit } from './s3-driver.ts'
 export { createBlobStore, type BlobStore, type IngestOptions } from './blob-store.ts'
 export { openDb, migrate, loadMigrations, MIGRATIONS_DIR, type Db, type Migration, type OpenDbOptions } from './db.ts'
 export { createBlobIndex, type BlobIndex, type BlobRecord } from './blob-index.ts'
-export { createReplicationLog, type ReplicationLog, type ReplicationEvent, type EventKind, type AppendInput } from './replication-log.ts'
+export {
+  createReplicationLog,
+  signingBytes,
+  type ReplicationLog,
+  type ReplicationEvent,
+  type EventKind,
+  type AppendInput,
+  type SignedEvent,
+  type EventSigner,
+  type ReplicationLogOptions,
+} from './replication-log.ts'
 export * from './repositories.ts'
 export * from './artifacts.ts'
 export * from './auth-store.ts'

@@ -4,7 +4,7 @@ import { openDb, type Db } from './db.ts'
 import { createBlobStore, type BlobStore } from './blob-store.ts'
 import type { BlobDriver } from './blob-driver.ts'
 import { createBlobIndex, type BlobIndex } from './blob-index.ts'
-import { createReplicationLog, type ReplicationLog } from './replication-log.ts'
+import { createReplicationLog, type EventSigner, type ReplicationLog } from './replication-log.ts'
 import { createRepositoryStore, type RepositoryStore } from './repositories.ts'
 import { createArtifactStore, type ArtifactStore } from './artifacts.ts'
 import { createAuthStore, type AuthStore } from './auth-store.ts'
@@ -25,6 +25,8 @@ export interface OpenStoreInit {
   driver: BlobDriver
   /** This node's ID, the origin of the events it appends. */
   nodeId: string
+  /** Signs every appended event with the node's key (see ReplicationLogOptions.sign). */
+  sign?: EventSigner
   /** @default `${dataDir}/metadata.db` */
   dbFile?: string
   migrationsDir?: string
@@ -36,7 +38,7 @@ export function openStore(init: OpenStoreInit): Store {
   const db = openDb(init.dbFile ?? join(init.dataDir, 'metadata.db'), { migrationsDir: init.migrationsDir })
   const blobs = createBlobStore(init.driver, join(init.dataDir, 'tmp'))
   const blobIndex = createBlobIndex(db)
-  const log = createReplicationLog(db, init.nodeId)
+  const log = createReplicationLog(db, init.nodeId, { sign: init.sign })
   const repositories = createRepositoryStore(db, log)
   const artifacts = createArtifactStore(db, blobIndex, log)
   const auth = createAuthStore(db)

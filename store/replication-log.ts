@@ -14,6 +14,31 @@ export interface ReplicationEvent {
   payload: Record<string, unknown>
 }
 
+/** A stored event as it travels between nodes: the payload as its exact stored JSON text, and the origin's signature. */
+export interface SignedEvent extends Omit<ReplicationEvent, 'payload'> {
+  payload: string
+  /** Ed25519 signature by the origin over signingBytes(); null for events appended without a signer. */
+  signature: Uint8Array | null
+}
+
+/** Signs bytes with the node's key (synchronously: it runs inside the change's SQLite transaction). */
+export type EventSigner = (bytes: Uint8Array) => Uint8Array
+
+export interface ReplicationLogOptions {
+  /** Signs each appended event; without it events carry no signature (peers will refuse them). */
+  sign?: EventSigner
+}
+
+/**
+ * The bytes an event's signature covers: every field that gives the event its meaning, in a fixed
+ * order, with the payload as its stored JSON text (never re-serialised, so relays cannot disturb it).
+ */
+export function signingBytes(e: Omit<SignedEvent, 'signature'>): Uint8Array {
+  return new TextEncoder().encode(
+    JSON.stringify(['ak-event-v1', e.origin, e.seq, e.hlc.ms, e.hlc.counter, e.repo, e.kind, e.path, e.sha256, e.payload]),
+  )
+}
+
 export interface AppendInput {
   repo: string
   kind: EventKind
@@ -34,6 +59,13 @@ export interface ReplicationLog {
   versionVector(): Record<string, number>
   /** Events of `origin` with seq > after, in order, at most `limit`. */
   since(origin: string, after: number, limit: number): ReplicationEvent[]
+  /** Like since, with the payload as stored text and the signature: what replication sends. */
+  sinceSigned(origin: string, after: number, limit: number): SignedEvent[]
+  /**
+   * Stores an event received from another origin, as it came (not re-stamped), and advances the
+   * local clock past its HLC. Call inside the transaction that applies it. False when already held.
+   */
+  insertRemote(event: SignedEvent): boolean
   count(): number
 }
 
@@ -47,6 +79,7 @@ interface EventRow {
   path: string | null
   sha256: string | null
   payload: string
+  signature: Buffer | null
 }
 
 function fromRow(r: EventRow): ReplicationEvent {
@@ -62,8 +95,8 @@ function fromRow(r: EventRow): ReplicationEvent {
   }
 }
 
-export function createReplicationLog(db: Db, origin: string): ReplicationLog {
-  return new SqliteReplicationLog(db, origin)
+export function createReplicationLog(db: Db, origin: string, options: ReplicationLogOptions = {}): ReplicationLog {
+  return new SqliteReplicationLog(db, origin, options.sign)
 }
 
 class SqliteReplicationLog implements ReplicationLog {
@@ -73,13 +106,14 @@ class SqliteReplicationLog implements ReplicationLog {
   constructor(
     private readonly db: Db,
     readonly origin: string,
+    private readonly sign?: EventSigner,
   ) {
     const last = db
       .prepare('SELECT hlc_ms AS ms, hlc_counter AS counter FROM events ORDER BY hlc_ms DESC, hlc_counter DESC LIMIT 1')
       .get() as Hlc | undefined
     this.clock = new HybridClock(Date.now, last ?? { ms: 0, counter: 0 })
-    this.insert = db.prepare(`INSERT INTO events (origin, seq, hlc_ms, hlc_counter, repo, kind, path, sha256, payload, received_at)
-      VALUES (@origin, @seq, @hlc_ms, @hlc_counter, @repo, @kind, @path, @sha256, @payload, @received_at)`)
+    this.insert = db.prepare(`INSERT OR IGNORE INTO events (origin, seq, hlc_ms, hlc_counter, repo, kind, path, sha256, payload, signature, received_at)
+      VALUES (@origin, @seq, @hlc_ms, @hlc_counter, @repo, @kind, @path, @sha256, @payload, @signature, @received_at)`)
     this.maxSeq = db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM events WHERE origin = ?')
   }
 
@@ -97,6 +131,8 @@ class SqliteReplicationLog implements ReplicationLog {
       sha256: input.sha256 ?? null,
       payload: input.payload ?? {},
     }
+    const payload = JSON.stringify(event.payload)
+    const signature = this.sign ? Buffer.from(this.sign(signingBytes({ ...event, payload }))) : null
     this.insert.run({
       origin: event.origin,
       seq,
@@ -106,10 +142,48 @@ class SqliteReplicationLog implements ReplicationLog {
       kind: event.kind,
       path: event.path,
       sha256: event.sha256,
-      payload: JSON.stringify(event.payload),
+      payload,
+      signature,
       received_at: Date.now(),
     })
     return event
+  }
+
+  insertRemote(e: SignedEvent): boolean {
+    if (!this.db.inTransaction) throw new Error('ReplicationLog.insertRemote must run inside the applying transaction')
+    const r = this.insert.run({
+      origin: e.origin,
+      seq: e.seq,
+      hlc_ms: e.hlc.ms,
+      hlc_counter: e.hlc.counter,
+      repo: e.repo,
+      kind: e.kind,
+      path: e.path,
+      sha256: e.sha256,
+      payload: e.payload,
+      signature: e.signature ? Buffer.from(e.signature) : null,
+      received_at: Date.now(),
+    })
+    if (r.changes > 0) this.clock.observe(e.hlc)
+    return r.changes > 0
+  }
+
+  sinceSigned(origin: string, after: number, limit: number): SignedEvent[] {
+    return (
+      this.db
+        .prepare('SELECT * FROM events WHERE origin = ? AND seq > ? ORDER BY seq LIMIT ?')
+        .all(origin, after, limit) as EventRow[]
+    ).map((r) => ({
+      origin: r.origin,
+      seq: r.seq,
+      hlc: { ms: r.hlc_ms, counter: r.hlc_counter },
+      repo: r.repo,
+      kind: r.kind,
+      path: r.path,
+      sha256: r.sha256,
+      payload: r.payload,
+      signature: r.signature ? new Uint8Array(r.signature) : null,
+    }))
   }
 
   versionVector(): Record<string, number> {

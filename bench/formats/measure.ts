@@ -114,8 +114,10 @@ export function run(cmd: string, args: string[], options: { env?: NodeJS.Process
       args,
       { env: options.env ?? process.env, cwd: options.cwd, timeout: options.timeoutMs, maxBuffer: 64 * MiB },
       (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0
-        resolve({ code, stdout: String(stdout), stderr: String(stderr) })
+        const failure = err as (Error & { code?: unknown; signal?: string | null; killed?: boolean }) | null
+        const code = failure ? (typeof failure.code === 'number' ? failure.code : 1) : 0
+        const why = failure && typeof failure.code !== 'number' ? `\n[${failure.killed ? `killed after ${options.timeoutMs} ms` : failure.message}${failure.signal ? ` by ${failure.signal}` : ''}]` : ''
+        resolve({ code, stdout: String(stdout), stderr: `${String(stderr)}${why}` })
       },
     )
   })

@@ -3,13 +3,15 @@
 // alternating order, then packument throughput with autocannon. Both registries run for the whole
 // section; every figure has the wall time and the registry process's own CPU for the same work.
 import autocannon from 'autocannon'
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { generateCorpus, MANY_VERSIONS, type Corpus } from './npm-corpus.ts'
-import { MINUTE, SECOND, measure, mustRun, ratio, round, summarize, table, versionOf, type Sample, type Summary } from './measure.ts'
+import { MINUTE, SECOND, measure, median, mustRun, run, ratio, round, summarize, table, versionOf, type Sample, type Summary } from './measure.ts'
 import { startAk, startVerdaccio, VERDACCIO_BIN, type Registry } from './registries.ts'
 
 const PUBLISH_TIMEOUT = 2 * MINUTE
+/** A publish that fails is tried again this many times in all before the benchmark gives up. */
+const PUBLISH_ATTEMPTS = 2
 const INSTALL_TIMEOUT = 10 * MINUTE
 /** The node's npm repository. */
 const AK_REPOSITORY = 'bench'
@@ -53,11 +55,21 @@ export interface PacumentRun {
   cpuMsPerRequest: number
 }
 
+export interface PublishFailure {
+  subject: Subject
+  version: string
+  attempt: number
+  wallS: number
+  error: string
+}
+
 export interface NpmResult {
   corpus: { packages: number; versions: number; scoped: number; roots: number; installedPackages: Record<Subject, number> }
   rounds: number
   clients: { npm: string; verdaccio: string }
-  publish: Record<Subject, { wallS: number; cpuS: number; perPublishMs: number }>
+  /** Totals over successful publishes; failed attempts are listed in publishFailures. */
+  publish: Record<Subject, { wallS: number; cpuS: number; medianMs: number; maxMs: number }>
+  publishFailures: PublishFailure[]
   install: Record<Subject, Summary>
   packuments: { scenario: string; name: string; versions: number; durationS: number; connections: number; ak: PacumentRun; verdaccio: PacumentRun }[]
   goals: { name: string; value: string; goal: string; met: boolean }[]
@@ -104,13 +116,24 @@ export async function benchNpm(options: NpmOptions): Promise<NpmResult> {
 
     // Serial publish of the whole corpus, interleaved so that load from elsewhere hits both alike.
     const published: Record<Subject, Sample[]> = { ak: [], verdaccio: [] }
+    const publishFailures: PublishFailure[] = []
     for (const [i, v] of corpus.versions.entries()) {
       for (const t of pair(i)) {
-        published[t.subject].push(
-          await measure(t.registry.pid, async () => {
-            await mustRun('npm', ['publish', '--access=public', '--ignore-scripts'], { cwd: v.dir, env: npmEnv(home, t.userconfig), timeoutMs: PUBLISH_TIMEOUT })
-          }),
-        )
+        for (let attempt = 1; ; attempt++) {
+          let failure = ''
+          const sample = await measure(t.registry.pid, async () => {
+            const r = await run('npm', ['publish', '--access=public', '--ignore-scripts'], { cwd: v.dir, env: npmEnv(home, t.userconfig), timeoutMs: PUBLISH_TIMEOUT })
+            if (r.code !== 0) failure = `exit ${r.code}: ${r.stderr.trim().slice(-1000)}\n--- npm debug log ---\n${lastNpmLog(home)}`
+          })
+          if (!failure) {
+            published[t.subject].push(sample)
+            break
+          }
+          // A failed attempt is reported, not hidden in the total; the version is retried once.
+          publishFailures.push({ subject: t.subject, version: `${v.name}@${v.version}`, attempt, wallS: round(sample.wallS, 2), error: failure })
+          log(`npm: publish of ${v.name}@${v.version} to ${t.subject} failed after ${sample.wallS.toFixed(1)} s (attempt ${attempt}):\n${failure}`)
+          if (attempt >= PUBLISH_ATTEMPTS) throw new Error(`npm publish of ${v.name}@${v.version} to ${t.subject} failed ${attempt} times`)
+        }
       }
       if ((i + 1) % 50 === 0) log(`npm: published ${i + 1}/${corpus.versions.length} versions to both`)
     }
@@ -162,7 +185,8 @@ export async function benchNpm(options: NpmOptions): Promise<NpmResult> {
     const publish = Object.fromEntries(
       SUBJECTS.map((k) => {
         const total = sum(published[k])
-        return [k, { wallS: round(total.wallS, 2), cpuS: round(total.cpuS, 2), perPublishMs: Math.round((total.wallS / published[k].length) * 1000) }]
+        const walls = published[k].map((x) => x.wallS * 1000)
+        return [k, { wallS: round(total.wallS, 2), cpuS: round(total.cpuS, 2), medianMs: Math.round(median(walls)), maxMs: Math.round(Math.max(...walls)) }]
       }),
     ) as NpmResult['publish']
     const install = { ak: summarize(installs.ak), verdaccio: summarize(installs.verdaccio) }
@@ -188,6 +212,7 @@ export async function benchNpm(options: NpmOptions): Promise<NpmResult> {
       rounds: options.rounds,
       clients: { npm: versionOf('npm'), verdaccio: verdaccioVersion() },
       publish,
+      publishFailures,
       install,
       packuments,
       goals,
@@ -210,6 +235,8 @@ export function npmTables(r: NpmResult): string[] {
         ['publish (all)', f(r.publish.ak.wallS), f(r.publish.verdaccio.wallS), ratio(r.publish.ak.wallS, r.publish.verdaccio.wallS), f(r.publish.ak.cpuS), f(r.publish.verdaccio.cpuS), ratio(r.publish.ak.cpuS, r.publish.verdaccio.cpuS)],
       ],
     ),
+    '',
+    `Per publish (wall): ak median ${r.publish.ak.medianMs} ms, max ${r.publish.ak.maxMs} ms; verdaccio median ${r.publish.verdaccio.medianMs} ms, max ${r.publish.verdaccio.maxMs} ms; failed attempts (retried, not in the totals): ${r.publishFailures.length === 0 ? 'none' : r.publishFailures.map((f) => `${f.subject} ${f.version} after ${f.wallS} s`).join(', ')}.`,
     '',
     `Packument throughput, autocannon ${r.packuments[0]?.connections} connections × ${r.packuments[0]?.durationS} s each:`,
     '',
@@ -309,6 +336,14 @@ async function packumentRun(t: Target, name: string, abbreviated: boolean, optio
     errors: r.errors,
     cpuMsPerRequest: requests > 0 ? round((sample.cpuS * 1000) / requests, 3) : 0,
   }
+}
+
+/** The tail of npm's newest debug log (npm keeps them in ~/.npm/_logs). */
+function lastNpmLog(home: string): string {
+  const dir = join(home, '.npm', '_logs')
+  if (!existsSync(dir)) return ''
+  const newest = readdirSync(dir).sort().pop()
+  return newest ? readFileSync(join(dir, newest), 'utf8').split('\n').slice(-40).join('\n') : ''
 }
 
 function verdaccioVersion(): string {

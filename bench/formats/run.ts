@@ -72,7 +72,8 @@ interface Section<T> {
 const previous = existsSync(RESULTS) ? (JSON.parse(readFileSync(RESULTS, 'utf8')) as Record<string, unknown>) : {}
 const results: { oci?: Section<OciResult>; npm?: Section<NpmResult> } = { ...previous }
 const work = mkdtempSync(join(tmpdir(), 'ak-bench-formats-'))
-const cleanup = () => rmSync(work, { recursive: true, force: true })
+/** AK_BENCH_KEEP=1 keeps the scratch directory (logs, npm's debug logs) for a post-mortem. */
+const cleanup = () => (process.env.AK_BENCH_KEEP === '1' ? log(`kept ${work}`) : rmSync(work, { recursive: true, force: true }))
 process.once('SIGINT', () => {
   cleanup()
   process.exit(130)
@@ -88,7 +89,7 @@ async function section<T>(name: string, fn: (dir: string) => Promise<T>): Promis
     const result = await fn(dir)
     return { startedAt, machine: machine(), loadStart, loadEnd: load(), result }
   } finally {
-    rmSync(dir, { recursive: true, force: true })
+    if (process.env.AK_BENCH_KEEP !== '1') rmSync(dir, { recursive: true, force: true })
   }
 }
 

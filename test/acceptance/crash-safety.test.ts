@@ -222,6 +222,6 @@ describe('a node killed with SIGKILL during uploads', () => {
       // The kill points must really interrupt uploads, or this test proves nothing.
       expect(all.length - acknowledged, 'uploads interrupted by a kill').toBeGreaterThan(ROUNDS / 2)
     },
-    5 * 60_000,
+    10 * 60_000,
   )
 })

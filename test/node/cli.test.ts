@@ -113,12 +113,9 @@ describe('ak CLI', () => {
   })
 
   it('creates, lists and deletes repositories; fsck and gc report as JSON', async () => {
-    const T0 = Date.now(); const log = (m: string) => console.log(m, Date.now() - T0)
     expect((await inProcess('user', 'add', 'root', '--admin', '--password', 'root-password')).failed).toBe(false)
-    log('create')
     const create = await ak('repo', 'create', 'files', '-f', 'generic', '--public')
     expect(create.code, create.stderr).toBe(0)
-    log('list')
     const list = await ak('repo', 'list', '--json')
     expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ key: 'files', format: 'generic', public: true, artifacts: 0 })])
 
@@ -127,21 +124,17 @@ describe('ak CLI', () => {
       expect(put.statusCode).toBe(201)
     })
 
-    log('clean')
     const clean = await ak('fsck', '--json')
     expect(clean.code, clean.stderr).toBe(0)
     expect(JSON.parse(clean.stdout)).toMatchObject({ blobsChecked: 1, artifactsChecked: 1, bytesVerified: 9, problems: [] })
 
-    log('del')
     const del = await ak('repo', 'delete', 'files', '--yes')
     expect(del.code, del.stderr).toBe(0)
     expect(del.stdout).toContain('1 artifacts')
     expect(JSON.parse((await inProcess('repo', 'list', '--json')).stdout)).toEqual([])
 
-    log('kept')
     const kept = await inProcess('gc', '--json')
     expect(JSON.parse(kept.stdout)).toMatchObject({ blobsDeleted: 0, dryRun: false })
-    log('collected')
     const collected = await ak('gc', '--json', '--grace', '0ms')
     expect(collected.code, collected.stderr).toBe(0)
     expect(JSON.parse(collected.stdout)).toMatchObject({ blobsDeleted: 1, bytesFreed: 9, dryRun: false })

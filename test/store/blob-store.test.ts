@@ -1,7 +1,8 @@
+import { spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { Readable } from 'node:stream'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import {
@@ -206,5 +207,33 @@ describe('BlobStore.ingest safety', () => {
     writeFileSync(join(tempDir, 'ingest-crashed'), 'partial')
     expect(await store.cleanTemp()).toBe(1)
     expect(tempLeftovers()).toEqual([])
+  })
+})
+
+describe('regressions', () => {
+  it('lets a process that hashed blobs exit on its own (idle hashing threads hold no reference)', () => {
+    // Bug: the hashing pool unref()ed its worker threads before adding their 'message' listeners,
+    // which on Node 20 refs them again: `ak fsck` printed its report and then never exited.
+    const storeIndex = resolve(import.meta.dirname, '../../store/index.ts')
+    const code = `
+      const { Readable } = await import('node:stream')
+      const { mkdtempSync } = await import('node:fs')
+      const { tmpdir } = await import('node:os')
+      const { join } = await import('node:path')
+      const { createBlobStore, createMemoryDriver } = await import(${JSON.stringify(storeIndex)})
+      const store = createBlobStore(createMemoryDriver(), mkdtempSync(join(tmpdir(), 'ak-exit-')))
+      const small = await store.ingest(Readable.from([Buffer.from('tiny')]))
+      const big = await store.ingest(Readable.from([Buffer.alloc(3 * 1024 * 1024, 7)]))
+      await store.rehash(big.sha256)
+      process.stdout.write(small.size + ' ' + big.size)`
+    // A script file, not `-e --input-type=module`: worker threads inherit execArgv, and that flag
+    // would make the hashing threads' (CommonJS) source fail to load.
+    const script = join(root, 'child.mjs')
+    writeFileSync(script, code)
+    const child = spawnSync(process.execPath, ['--import', 'tsx', script], { timeout: 30_000, encoding: 'utf8' })
+    expect(child.stderr).toBe('')
+    expect(child.stdout).toBe(`4 ${3 * 1024 * 1024}`)
+    expect(child.error, 'the process did not exit within 30 s').toBeUndefined()
+    expect(child.status).toBe(0)
   })
 })

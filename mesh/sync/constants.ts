@@ -1,0 +1,17 @@
+import { SECOND } from '../constants.ts'
+
+export const SYNC_PROTOCOL = '/ak/sync/1.0.0'
+/** Most events in one batch message. */
+export const MAX_BATCH_EVENTS = 500
+/** A batch holds events up to this many encoded bytes (a single larger event travels alone). */
+export const MAX_BATCH_BYTES = 1024 * 1024
+/** Largest message accepted at all (one event with a very long chunk manifest). */
+export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+/** Largest pull request (a version vector). */
+export const MAX_REQUEST_BYTES = 256 * 1024
+/** Anti-entropy: pull from every connected peer this often even without a notification. */
+export const ANTI_ENTROPY_INTERVAL = 5 * SECOND
+/** How often the node looks for events appended locally, to notify its peers. */
+export const LOCAL_CHANGE_POLL_INTERVAL = 200
+/** A silent sync stream is abandoned after this. */
+export const SYNC_IDLE_TIMEOUT = 15 * SECOND
