@@ -146,8 +146,16 @@ const series = (name: string, bytes: number, ms: number[]): Series => ({
 })
 
 async function main(): Promise<void> {
-  const info = machine()
   const work = mkdtempSync(join(os.tmpdir(), 'ak-bench-'))
+  try {
+    await runIn(work)
+  } finally {
+    rmSync(work, { recursive: true, force: true })
+  }
+}
+
+async function runIn(work: string): Promise<void> {
+  const info = machine()
   const file = join(work, 'payload.bin')
   const loadBefore = load()
   process.stdout.write(`machine: ${info.nproc} cpus, ${info.cpuModel}, node ${info.node}\n${loadBefore}\n`)
@@ -292,7 +300,6 @@ async function main(): Promise<void> {
     bare.stop()
     await node.stop()
     await inlineNode.stop()
-    rmSync(work, { recursive: true, force: true })
   }
 }
 

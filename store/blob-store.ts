@@ -112,7 +112,10 @@ class DefaultBlobStore implements BlobStore {
       } catch (err) {
         if (err instanceof AkError) throw err
         if (controller.signal.aborted && controller.signal.reason instanceof AkError) throw controller.signal.reason
-        if (sourceFailed !== undefined || (err as Error).name === 'AbortError') {
+        // The source may have failed before the listener above was attached (a client gone while
+        // ingest awaited mkdir): its errored state says so, and the raw ECONNRESET must not
+        // surface as a 500 and an unexplained failure reason.
+        if (sourceFailed !== undefined || source.errored != null || (err as Error).name === 'AbortError') {
           throw new ClientAbortedError(`upload interrupted: ${(err as Error).message}`)
         }
         throw err

@@ -7,7 +7,8 @@
  *
  * Every figure reports wall time and the registry process's own CPU seconds (/proc/PID/stat
  * utime+stime before and after the same work). With no positional argument both run.
- * Writes bench/results/formats-latest.json (sections not run are kept from the previous file).
+ * Writes bench/results/formats-latest.json (sections not run are kept from the previous file;
+ * --quick writes formats-quick.json instead).
  *
  * Flags:
  *   --rounds N        rounds of each alternating A/B measurement (default 7)
@@ -27,7 +28,6 @@ import { load, machine, ratio, table } from './measure.ts'
 import { benchOci, type OciResult } from './oci.ts'
 import { benchNpm, npmTables, type NpmResult } from './npm.ts'
 
-const RESULTS = join(REPO_ROOT, 'bench', 'results', 'formats-latest.json')
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -59,10 +59,14 @@ function intFlag(name: keyof typeof values, fallback: number, quick: number, min
 }
 
 const rounds = intFlag('rounds', 7, 3)
+/** A --quick run must not overwrite the full run's figures. */
+const RESULTS = join(REPO_ROOT, 'bench', 'results', values.quick ? 'formats-quick.json' : 'formats-latest.json')
 const log = (line: string) => process.stderr.write(`${line}\n`)
 
 interface Section<T> {
   startedAt: string
+  /** The command-line flags of the run. */
+  flags: string[]
   machine: ReturnType<typeof machine>
   loadStart: string
   loadEnd: string
@@ -87,7 +91,7 @@ async function section<T>(name: string, fn: (dir: string) => Promise<T>): Promis
   mkdirSync(dir)
   try {
     const result = await fn(dir)
-    return { startedAt, machine: machine(), loadStart, loadEnd: load(), result }
+    return { startedAt, flags: process.argv.slice(2), machine: machine(), loadStart, loadEnd: load(), result }
   } finally {
     if (process.env.AK_BENCH_KEEP !== '1') rmSync(dir, { recursive: true, force: true })
   }

@@ -42,7 +42,7 @@ export function parseResponses(text: string): RawResponse[] {
 
 export interface RawOptions {
   /** Called once connected; write the request yourself (default: write `request` and keep the socket open). */
-  drive?: (socket: Socket) => void | Promise<void>
+  drive?: (socket: Socket, answered: () => boolean) => void | Promise<void>
   /** Give up waiting for the server to close after this long. @default 10_000 */
   timeoutMs?: number
 }
@@ -69,7 +69,7 @@ export function rawExchange(url: string, request: string | Buffer | undefined, o
     socket.on('error', () => {})
     socket.on('connect', () => {
       if (request !== undefined) socket.write(request)
-      void options.drive?.(socket)
+      void options.drive?.(socket, () => received.length > 0)
     })
   })
 }
