@@ -2,13 +2,11 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { createInterface } from 'node:readline'
 import { fsck, gc, AkError, type Store } from '../store/index.ts'
 import { loadConfig, ConfigError, type Config } from './config.ts'
-import { createNode } from './node.ts'
 import { openDataDir } from './open.ts'
 import { hashPassword } from './auth/passwords.ts'
 import { generateToken } from './auth/tokens.ts'
 import { USER_NAME } from './api/users.ts'
-import { FORMAT_NAMES } from './formats.ts'
-import { generateMeshKey, loadOrCreateIdentity } from '../mesh/index.ts'
+import { FORMAT_NAMES } from './format-names.ts'
 import { mkdirSync } from 'node:fs'
 
 /** Parses durations like 90s, 15m, 12h, 30d (or plain milliseconds). */
@@ -81,6 +79,9 @@ export function buildCli(): Command {
         logLevel: opts.logLevel,
         'storage.backend': opts.storageBackend,
       })
+      // Loaded here, not at the top: the server (fastify, every format, libp2p) costs a second
+      // of start-up that the maintenance commands should not pay.
+      const { createNode } = await import('./node.ts')
       const node = await createNode(config)
       const url = await node.listen()
       process.stderr.write(
@@ -342,7 +343,8 @@ export function buildCli(): Command {
   mesh
     .command('keygen')
     .description('print a new private-network key (for AK_MESH_KEY or a file named by AK_MESH_KEY_FILE)')
-    .action(() => {
+    .action(async () => {
+      const { generateMeshKey } = await import('../mesh/index.ts')
       process.stdout.write(`${generateMeshKey()}\n`)
     })
   mesh
@@ -351,6 +353,7 @@ export function buildCli(): Command {
     .action(async (_opts: unknown, cmd: Command) => {
       const config = configFrom(cmd)
       mkdirSync(config.dataDir, { recursive: true })
+      const { loadOrCreateIdentity } = await import('../mesh/index.ts')
       process.stdout.write(`${(await loadOrCreateIdentity(config.dataDir)).peerId}\n`)
     })
 

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { FormatContext } from '../formats/core/index.ts'
+import { FORMAT_NAMES } from './format-names.ts'
 import { genericFormat } from '../formats/generic/index.ts'
 import { npmFormat } from '../formats/npm/index.ts'
 import { pypiFormat } from '../formats/pypi/index.ts'
@@ -30,4 +31,9 @@ export const FORMATS: readonly FormatRegistration[] = [
   { name: 'helm', prefix: '/helm', plugin: helmFormat },
 ]
 
-export const FORMAT_NAMES: readonly string[] = FORMATS.map((f) => f.name)
+// The CLI reads the names from format-names.ts without loading every format; keep both in step.
+const registered = FORMATS.map((f) => f.name).join(',')
+if (registered !== FORMAT_NAMES.join(',')) {
+  throw new Error(`node/format-names.ts (${FORMAT_NAMES.join(',')}) is out of step with FORMATS (${registered})`)
+}
+export { FORMAT_NAMES }

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { createFsDriver, createS3Driver, openStore, type BlobDriver, type Store } from '../store/index.ts'
-import { createEventSigner, loadOrCreateIdentity, type NodeIdentity } from '../mesh/index.ts'
+import type { NodeIdentity } from '../mesh/index.ts'
 import type { Config } from './config.ts'
 
 export function createDriver(config: Config): BlobDriver {
@@ -22,6 +22,8 @@ export function createDriver(config: Config): BlobDriver {
 
 /** Opens a data directory's identity and store: what `serve` and the maintenance commands share. */
 export async function openDataDir(config: Config): Promise<{ identity: NodeIdentity; store: Store }> {
+  // mesh/ is imported lazily: its index also loads libp2p, which maintenance commands never use.
+  const { createEventSigner, loadOrCreateIdentity } = await import('../mesh/index.ts')
   const identity = await loadOrCreateIdentity(config.dataDir)
   const store = openStore({ dataDir: config.dataDir, driver: createDriver(config), nodeId: identity.peerId, sign: createEventSigner(identity.privateKey) })
   return { identity, store }
