@@ -15,7 +15,6 @@ import {
   DEFAULT_SESSION_TTL,
   DEFAULT_SHUTDOWN_TIMEOUT,
 } from './constants.ts'
-import { DEFAULT_MESH_HOST, DEFAULT_MESH_PORT } from '../mesh/index.ts'
 
 const port = z.coerce.number().int().min(0).max(65535)
 const positiveInt = z.coerce.number().int().positive()
@@ -96,8 +95,10 @@ export const configSchema = z
       .object({
         /** Join the libp2p mesh. Unset: on exactly when a mesh key is configured (see docs/mesh.md). */
         enabled: bool.optional(),
-        host: z.string().min(1).default(DEFAULT_MESH_HOST),
-        port: port.default(DEFAULT_MESH_PORT),
+        // The mesh's own defaults (mesh/constants.ts), repeated as literals so that loading the
+        // configuration does not load libp2p.
+        host: z.string().min(1).default('127.0.0.1'),
+        port: port.default(8081),
         /** Multiaddrs of peers to dial at start (comma-separated in AK_MESH_BOOTSTRAP). */
         bootstrap: commaList.default([]),
         /** Labels such as region and site (k=v,k=v in AK_MESH_LABELS). */
