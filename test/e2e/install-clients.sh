@@ -8,7 +8,9 @@ want() { # want <command> <debian-package>
   command -v "$1" >/dev/null 2>&1 || need+=("$2")
 }
 want twine twine
-want pip python3-pip # pulls python3-setuptools and python3-wheel: pip builds the test sdist offline
+want pip python3-pip
+# pip builds the test sdist offline (--no-build-isolation) with Debian's python3, which needs these:
+/usr/bin/python3 -c 'import setuptools, wheel' >/dev/null 2>&1 || need+=(python3-setuptools python3-wheel)
 want go golang-go
 want openssl openssl
 want skopeo skopeo
