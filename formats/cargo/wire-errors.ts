@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { AkError } from '../../store/index.ts'
+import { DEFAULT_HTTP_STATUS } from '../core/index.ts'
 
 /**
  * The one table from domain error codes to HTTP statuses for the cargo protocol. Bodies are
@@ -7,36 +8,7 @@ import { AkError } from '../../store/index.ts'
  * https://doc.rust-lang.org/cargo/reference/registry-web-api.html#web-api
  */
 export const CARGO_STATUS: Record<string, number> = {
-  AK_BLOB_NOT_FOUND: 404,
-  AK_DIGEST_MISMATCH: 400,
-  AK_SIZE_MISMATCH: 400,
-  AK_BODY_TOO_LARGE: 413,
-  AK_CLIENT_ABORTED: 400,
-  AK_BODY_TIMEOUT: 408,
-  AK_INVALID_PATH: 400,
-  AK_INVALID_INPUT: 400,
-  AK_MALFORMED_JSON: 400,
-  AK_REPOSITORY_NOT_FOUND: 404,
-  AK_REPOSITORY_EXISTS: 409,
-  AK_ARTIFACT_NOT_FOUND: 404,
-  AK_ARTIFACT_IMMUTABLE: 409,
-  AK_FORMAT_MISMATCH: 400,
-  AK_NOT_IMPLEMENTED: 501,
-  AK_USER_NOT_FOUND: 404,
-  AK_USER_EXISTS: 409,
-  AK_GROUP_NOT_FOUND: 404,
-  AK_GROUP_EXISTS: 409,
-  AK_TOKEN_NOT_FOUND: 404,
-  AK_UNAUTHORIZED: 401,
-  AK_FORBIDDEN: 403,
-  AK_TOO_MANY_ATTEMPTS: 429,
-  AK_NOT_FOUND: 404,
-  AK_METHOD_NOT_ALLOWED: 405,
-  AK_RANGE_NOT_SATISFIABLE: 416,
-  AK_MIGRATION_FAILED: 500,
-  AK_DATA_DIR_LOCKED: 500,
-  AK_STORAGE_ERROR: 503,
-  AK_SHUTTING_DOWN: 503,
+  ...DEFAULT_HTTP_STATUS,
 }
 
 export interface CargoWireError {

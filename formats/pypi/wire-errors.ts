@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { AkError } from '../../store/index.ts'
 import { AUTH_REALM } from './constants.ts'
+import { DEFAULT_HTTP_STATUS } from '../core/index.ts'
 
 /**
  * The one table from domain error codes to the PyPI wire. Warehouse answers upload errors with
@@ -8,29 +9,9 @@ import { AUTH_REALM } from './constants.ts'
  * goes both into the status line and into a text/plain body.
  */
 export const PYPI_STATUS: Record<string, number> = {
-  AK_DIGEST_MISMATCH: 400,
-  AK_SIZE_MISMATCH: 400,
-  AK_BODY_TOO_LARGE: 413,
-  AK_CLIENT_ABORTED: 400,
-  AK_BODY_TIMEOUT: 408,
-  AK_INVALID_PATH: 400,
-  AK_INVALID_INPUT: 400,
-  AK_MALFORMED_JSON: 400,
-  // twine --skip-existing recognises a 400 whose text says "File already exists".
+  ...DEFAULT_HTTP_STATUS,
   AK_ARTIFACT_IMMUTABLE: 400,
   AK_FORMAT_MISMATCH: 404,
-  AK_REPOSITORY_NOT_FOUND: 404,
-  AK_ARTIFACT_NOT_FOUND: 404,
-  AK_BLOB_NOT_FOUND: 404,
-  AK_NOT_FOUND: 404,
-  AK_UNAUTHORIZED: 401,
-  AK_FORBIDDEN: 403,
-  AK_TOO_MANY_ATTEMPTS: 429,
-  AK_METHOD_NOT_ALLOWED: 405,
-  AK_RANGE_NOT_SATISFIABLE: 416,
-  AK_NOT_IMPLEMENTED: 501,
-  AK_STORAGE_ERROR: 503,
-  AK_SHUTTING_DOWN: 503,
 }
 
 /** Message prefixes that clients match on. */
