@@ -4,3 +4,4 @@ export { sendBlob, parseRange, checksumHeaders, type ServedFile } from './serve-
 export { readOrder, deployTarget } from './virtual.ts'
 export { deferContinue, sendContinue, awaitingContinue } from './expect-continue.ts'
 export { DEFAULT_HTTP_STATUS } from './http-status.ts'
+export { findTarGzEntry, type TarGzEntryOptions } from './tar-gz.ts'

@@ -101,7 +101,7 @@ describe('cargo publish refuses bad input with cargo error JSON and stores nothi
     expect(bomb.length).toBeLessThan(1024 * 1024)
     const r = await publish(publishBody(publishMetadata('bomb', '1.0.0'), bomb))
     expect(r.status).toBe(400)
-    expect(r.json.errors[0]?.detail).toMatch(/expands to more than 67108864 bytes/)
+    expect(r.json.errors[0]?.detail).toMatch(/decompresses to more than 67108864 bytes/)
     expect(await stored()).toBe(1)
   })
 

@@ -105,7 +105,7 @@ describe('PyPI uploads refused', () => {
     const s = await buildSdist({ name: 'no-pkginfo', version: '1.0', files: {}, pkgInfo: null })
     await refused(await upload('bad', sdistFilename('no-pkginfo', '1.0'), s, twineFields('no-pkginfo', '1.0', 'sdist', s)), 400, /PKG-INFO/, 'no-pkginfo')
     const plain = Buffer.from('not gzip at all')
-    await refused(await upload('bad', sdistFilename('plain', '1.0'), plain, twineFields('plain', '1.0', 'sdist', plain)), 400, /not a readable \.tar\.gz/, 'plain')
+    await refused(await upload('bad', sdistFilename('plain', '1.0'), plain, twineFields('plain', '1.0', 'sdist', plain)), 400, /not a gzip-compressed tar archive/, 'plain')
     const tarOfJunk = gzipSync(randomBytes(2048))
     await refused(await upload('bad', sdistFilename('plain', '1.0'), tarOfJunk, twineFields('plain', '1.0', 'sdist', tarOfJunk)), 400, /source distribution/, 'plain')
   })

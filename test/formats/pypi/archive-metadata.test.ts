@@ -104,18 +104,18 @@ describe('sdist PKG-INFO extraction', () => {
   it('gives up on a decompression bomb after the scan limit', async () => {
     const bomb = await tarGz([['a-1/zeros.bin', Buffer.alloc(4 * 1024 * 1024)], ['a-1/PKG-INFO', 'Name: a']])
     expect(bomb.length).toBeLessThan(64 * 1024)
-    await expect(readSdistPkgInfo(await store(bomb), { maxScanBytes: 1024 * 1024 })).rejects.toThrow(/decompression bomb/)
+    await expect(readSdistPkgInfo(await store(bomb), { maxScanBytes: 1024 * 1024 })).rejects.toThrow(/decompresses to more than/)
   })
 
   it('gives up after too many entries, and refuses an oversized PKG-INFO', async () => {
     const many = await tarGz([...Array.from({ length: 20 }, (_, i): [string, string] => [`a-1/f${i}`, '']), ['a-1/PKG-INFO', 'x']])
-    await expect(readSdistPkgInfo(await store(many), { maxEntries: 10 })).rejects.toThrow(/first 10 entries/)
+    await expect(readSdistPkgInfo(await store(many), { maxEntries: 10 })).rejects.toThrow(/more than 10 entries/)
     const big = await tarGz([['a-1/PKG-INFO', Buffer.alloc(5000, 0x41)]])
-    await expect(readSdistPkgInfo(await store(big), { maxMetadataBytes: 4096 })).rejects.toThrow(/more than the maximum/)
+    await expect(readSdistPkgInfo(await store(big), { maxMetadataBytes: 4096 })).rejects.toThrow(/is larger than/)
   })
 
   it('refuses a gzip of something that is not a tar, and plain bytes', async () => {
     await expect(readSdistPkgInfo(await store(gzipSync(Buffer.alloc(4096, 7))))).rejects.toThrow(/Invalid source distribution/)
-    await expect(readSdistPkgInfo(await store(Buffer.from('plain')))).rejects.toThrow(/not a readable \.tar\.gz/)
+    await expect(readSdistPkgInfo(await store(Buffer.from('plain')))).rejects.toThrow(/not a gzip-compressed tar archive/)
   })
 })
