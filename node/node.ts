@@ -6,6 +6,7 @@ import { gc, type Store } from '../store/index.ts'
 import type { NodeIdentity } from '../mesh/index.ts'
 import type { FormatContext } from '../formats/core/index.ts'
 import { FORMATS, FORMAT_NAMES } from './formats.ts'
+import { goUploadApi } from '../formats/go/index.ts'
 import { generateToken } from './auth/tokens.ts'
 import type { Config } from './config.ts'
 import { lockDataDir } from './data-dir.ts'
@@ -183,6 +184,8 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
       },
     }
     for (const f of FORMATS) await app.register(f.plugin(formatCtx), { prefix: f.prefix })
+    // Go module versions are uploaded through the management API (the go command only reads).
+    await app.register(goUploadApi(formatCtx), { prefix: '/api/v1/go' })
 
     let gcTimer: NodeJS.Timeout | undefined
     if (exclusive && config.gc.intervalMs > 0) {

@@ -25,6 +25,46 @@ export { declaredModulePath, synthesizedGoMod } from './go-mod.ts'
 export { checkModuleZip, hash1, goModHash1, type ModuleZipSummary, type ModuleZipLimits } from './module-zip.ts'
 export { parseProxyPath, type ProxyRequest } from './proxy-path.ts'
 
+/** The repository and GOPROXY request a URL names (parsed from the raw URL below `prefix`). */
+function resolveRequest(ctx: FormatContext, prefix: string, request: FastifyRequest, upload: boolean): { repo: Repository; req: ProxyRequest } {
+  const rest = request.url.slice(prefix.length + 1)
+  const slash = rest.indexOf('/')
+  const rawKey = slash < 0 ? (rest.split('?')[0] ?? '') : rest.slice(0, slash)
+  let key: string
+  try {
+    key = validateRepositoryKey(decodeURIComponent(rawKey))
+  } catch {
+    throw new InvalidPathError(`invalid repository key in '${request.url}'`)
+  }
+  const repo = ctx.repositories.get(key)
+  if (!repo) throw new NotFoundError(`not found: repository '${key}' does not exist`)
+  if (repo.format !== GO_FORMAT) throw new FormatMismatchError(`not found: repository '${key}' is a ${repo.format} repository`)
+  if (slash < 0) throw new NotFoundError(`not found: name a module below /go/${key}/`)
+  return { repo, req: parseProxyPath(rest.slice(slash + 1), { upload }) }
+}
+
+/** PUT of a module zip, wherever it is mounted: authorises write on the deploy target and stores it. */
+async function upload(ctx: FormatContext, target: { repo: Repository; req: ProxyRequest }, request: FastifyRequest, reply: FastifyReply) {
+  const { repo, req } = target
+  if (req.kind !== 'zip') throw new MethodNotAllowedError('upload a module version with PUT …/{module}/@v/{version}.zip')
+  const into = deployTarget(ctx, repo)
+  ctx.authorize(request, into, 'write')
+  const result = await uploadModuleVersion(ctx, request, into, req.module, req.version)
+  return reply.code(result.created ? 201 : 200).send(result.body)
+}
+
+/**
+ * The management API's upload of a module version, PUT /api/v1/go/{repo}/{module}/@v/{version}.zip
+ * (node/ mounts it under /api/v1/go): the same body and checks as the PUT beside the GOPROXY
+ * files, with errors in the API's JSON form instead of the go command's plain text.
+ */
+export function goUploadApi(ctx: FormatContext) {
+  return async function goUploadApiPlugin(app: FastifyInstance): Promise<void> {
+    streamRawBodies(app)
+    app.put('/:repo/*', (request, reply) => upload(ctx, resolveRequest(ctx, app.prefix, request, true), request, reply))
+  }
+}
+
 /**
  * The Go format: a GOPROXY (Go module reference, "GOPROXY protocol") at /go/{repo}/, serving
  * what was uploaded:
@@ -43,23 +83,7 @@ export function goFormat(ctx: FormatContext) {
     streamRawBodies(app)
     app.setErrorHandler(goErrorHandler)
 
-    /** The repository and GOPROXY request a URL names (parsed from the raw URL). */
-    const resolve = (request: FastifyRequest, upload = false): { repo: Repository; req: ProxyRequest } => {
-      const rest = request.url.slice(app.prefix.length + 1)
-      const slash = rest.indexOf('/')
-      const rawKey = slash < 0 ? (rest.split('?')[0] ?? '') : rest.slice(0, slash)
-      let key: string
-      try {
-        key = validateRepositoryKey(decodeURIComponent(rawKey))
-      } catch {
-        throw new InvalidPathError(`invalid repository key in '${request.url}'`)
-      }
-      const repo = ctx.repositories.get(key)
-      if (!repo) throw new NotFoundError(`not found: repository '${key}' does not exist`)
-      if (repo.format !== GO_FORMAT) throw new FormatMismatchError(`not found: repository '${key}' is a ${repo.format} repository`)
-      if (slash < 0) throw new NotFoundError(`not found: name a module below /go/${key}/`)
-      return { repo, req: parseProxyPath(rest.slice(slash + 1), { upload }) }
-    }
+    const resolve = (request: FastifyRequest, upload = false) => resolveRequest(ctx, app.prefix, request, upload)
 
     const notFound = (module: string, version?: string) =>
       new ArtifactNotFoundError(
@@ -102,14 +126,7 @@ export function goFormat(ctx: FormatContext) {
     app.route({ method: ['GET', 'HEAD'], url: '/:repo/*', handler: get })
     app.route({ method: ['GET', 'HEAD'], url: '/:repo', handler: get })
 
-    app.put('/:repo/*', async (request, reply) => {
-      const { repo, req } = resolve(request, true)
-      if (req.kind !== 'zip') throw new MethodNotAllowedError('upload a module version with PUT /go/{repo}/{module}/@v/{version}.zip')
-      const target = deployTarget(ctx, repo)
-      ctx.authorize(request, target, 'write')
-      const result = await uploadModuleVersion(ctx, request, target, req.module, req.version)
-      return reply.code(result.created ? 201 : 200).send(result.body)
-    })
+    app.put('/:repo/*', (request, reply) => upload(ctx, resolve(request, true), request, reply))
 
     app.delete('/:repo/*', async (request, reply) => {
       const { repo, req } = resolve(request)
