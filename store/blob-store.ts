@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
-import { mkdir, readdir, rm, unlink } from 'node:fs/promises'
+import { mkdir, open, readdir, rm, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Transform, type Readable, type TransformCallback } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -29,6 +29,13 @@ export interface BlobStore {
   readonly driver: BlobDriver
   /** Streams `source` into the store; resolves with the blob's digests once it is durable. */
   ingest(source: Readable, options?: IngestOptions): Promise<BlobDigests>
+  /**
+   * Takes a finished local file (same filesystem as the temp dir) whose digests the caller
+   * computed while writing it, e.g. an OCI upload hashed chunk by chunk: checks the size and
+   * the announced digests, fsyncs, and moves it in, saving a second read and write of the bytes.
+   * The file is consumed on success; on failure it is left to the caller.
+   */
+  adopt(filePath: string, digests: BlobDigests, expected?: ExpectedDigests): Promise<BlobDigests>
   /** Stream of the blob, or of an inclusive byte range of it. */
   open(sha256: string, range?: ByteRange): Promise<Readable>
   stat(sha256: string): Promise<DriverObject | undefined>
@@ -38,6 +45,20 @@ export interface BlobStore {
   rehash(sha256: string): Promise<BlobDigests>
   /** Removes leftovers of ingests that never finished. Call only while no ingest runs. */
   cleanTemp(): Promise<number>
+}
+
+/** Throws DigestMismatchError unless every announced digest matches. */
+function checkExpected(digests: BlobDigests, expected: ExpectedDigests = {}): void {
+  for (const alg of ['sha256', 'sha1', 'md5'] as const) {
+    const want = expected[alg]?.toLowerCase()
+    if (want !== undefined && want !== digests[alg]) {
+      throw new DigestMismatchError(`${alg} of the body is ${digests[alg]}, the request said ${want}`, {
+        algorithm: alg,
+        expected: want,
+        actual: digests[alg],
+      })
+    }
+  }
 }
 
 export function createBlobStore(driver: BlobDriver, tempDir: string): BlobStore {
@@ -127,29 +148,34 @@ class DefaultBlobStore implements BlobStore {
       if (options.expectedSize !== undefined && digests.size !== options.expectedSize) {
         throw new SizeMismatchError(`received ${digests.size} bytes, expected ${options.expectedSize}`)
       }
-      const expected = options.expected ?? {}
-      for (const alg of ['sha256', 'sha1', 'md5'] as const) {
-        const want = expected[alg]?.toLowerCase()
-        if (want !== undefined && want !== digests[alg]) {
-          throw new DigestMismatchError(`${alg} of the body is ${digests[alg]}, the request said ${want}`, {
-            algorithm: alg,
-            expected: want,
-            actual: digests[alg],
-          })
-        }
-      }
-      if (await this.driver.stat(digests.sha256)) {
-        // Same bytes are stored once.
-        await unlink(tempPath)
-      } else {
-        await this.driver.putFile(digests.sha256, tempPath, digests.size)
-      }
+      checkExpected(digests, options.expected)
+      await this.place(tempPath, digests)
       moved = true
       return digests
     } finally {
       hashing?.hasher.abort() // a no-op once digested; frees the threads' state of a failed upload
       if (!moved) await unlink(tempPath).catch(() => {})
     }
+  }
+
+  async adopt(filePath: string, digests: BlobDigests, expected?: ExpectedDigests): Promise<BlobDigests> {
+    const handle = await open(filePath, 'r+')
+    try {
+      const { size } = await handle.stat()
+      if (size !== digests.size) throw new SizeMismatchError(`the file has ${size} bytes, its digests cover ${digests.size}`)
+      checkExpected(digests, expected)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    await this.place(filePath, digests)
+    return digests
+  }
+
+  /** Moves a verified, fsynced file into the driver; same bytes are stored once. */
+  private async place(filePath: string, digests: BlobDigests): Promise<void> {
+    if (await this.driver.stat(digests.sha256)) await unlink(filePath)
+    else await this.driver.putFile(digests.sha256, filePath, digests.size)
   }
 
   open(sha256: string, range?: ByteRange): Promise<Readable> {

@@ -207,11 +207,16 @@ export function blobRoutes(init: BlobRoutesInit) {
     session.busy = true
     let blob: BlobDigests
     try {
-      blob = await ctx.blobs.ingest(uploads.read(session), {
-        expectedSize: session.size,
-        expected: { sha256: hex },
-        maxBytes: limitFor(t.target),
-      })
+      const hasher = session.hasher
+      session.hasher = undefined
+      // Hashed as the chunks came: move the file in. Otherwise (a chunk failed half-way) hash it again.
+      blob = hasher
+        ? await ctx.blobs.adopt(session.file, await hasher.digest(), { sha256: hex })
+        : await ctx.blobs.ingest(uploads.read(session), {
+            expectedSize: session.size,
+            expected: { sha256: hex },
+            maxBytes: limitFor(t.target),
+          })
     } catch (err) {
       init.failed((err as { code?: string }).code ?? 'error')
       // A digest that does not match is final: the spec's client starts over.

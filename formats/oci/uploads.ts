@@ -10,7 +10,9 @@ import {
   BodyTimeoutError,
   BodyTooLargeError,
   ClientAbortedError,
+  createParallelHasher,
   SizeMismatchError,
+  type ParallelBlobHasher,
 } from '../../store/index.ts'
 import { BlobUploadInvalidError, BlobUploadUnknownError, UploadOutOfOrderError } from './errors.ts'
 
@@ -27,6 +29,12 @@ export interface UploadSession {
   touchedAt: number
   /** A request is writing to it right now. */
   busy: boolean
+  /**
+   * Digests of the bytes so far, fed as chunks arrive, so finishing needs no second pass.
+   * Dropped (undefined) when a chunk fails half-way: a hash cannot be rewound to the cut-back
+   * file, so finishing then hashes the whole file again.
+   */
+  hasher: ParallelBlobHasher | undefined
 }
 
 export interface AppendOptions {
@@ -70,7 +78,7 @@ export class UploadManager {
     const file = join(this.init.dir, uuid)
     const handle = await open(file, 'wx', 0o600)
     await handle.close()
-    const session: UploadSession = { uuid, repo, name, file, size: 0, touchedAt: Date.now(), busy: false }
+    const session: UploadSession = { uuid, repo, name, file, size: 0, touchedAt: Date.now(), busy: false, hasher: createParallelHasher() }
     this.sessions.set(uuid, session)
     return session
   }
@@ -117,9 +125,11 @@ export class UploadManager {
       session.touchedAt = Date.now()
     })
     const sink = createWriteStream(session.file, { flags: 'r+', start, highWaterMark: BLOB_IO_BUFFER })
+    const stages: Transform[] = [counter]
+    if (session.hasher) stages.push(new HashingTransform(session.hasher))
     try {
       try {
-        await pipeline(source, counter, sink, { signal: controller.signal })
+        await pipeline([source, ...stages, sink], { signal: controller.signal })
       } catch (err) {
         if (err instanceof AkError) throw err
         if (controller.signal.reason instanceof AkError) throw controller.signal.reason
@@ -132,6 +142,8 @@ export class UploadManager {
       return session.size
     } catch (err) {
       await truncate(session.file, start).catch(() => {})
+      session.hasher?.abort()
+      session.hasher = undefined
       throw err
     } finally {
       clearTimeout(idle)
@@ -148,6 +160,8 @@ export class UploadManager {
   /** Ends the session and deletes its file (finished, cancelled or failed). */
   async remove(session: UploadSession): Promise<void> {
     this.sessions.delete(session.uuid)
+    session.hasher?.abort()
+    session.hasher = undefined
     await rm(session.file, { force: true })
   }
 
@@ -192,5 +206,24 @@ class CountingTransform extends Transform {
     }
     this.count += chunk.length
     done(null, chunk)
+  }
+}
+
+/** Feeds the session's hasher, waiting when the hashing threads are behind (backpressure). */
+class HashingTransform extends Transform {
+  constructor(private readonly hasher: ParallelBlobHasher) {
+    super({ highWaterMark: BLOB_IO_BUFFER })
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    let wait: Promise<void> | undefined
+    try {
+      wait = this.hasher.update(chunk)
+    } catch (err) {
+      done(err as Error)
+      return
+    }
+    if (wait) wait.then(() => done(null, chunk), done)
+    else done(null, chunk)
   }
 }

@@ -1,11 +1,12 @@
 import { spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Readable } from 'node:stream'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import {
+  BlobHasher,
   BodyTimeoutError,
   BodyTooLargeError,
   CHUNK_SIZE,
@@ -235,5 +236,43 @@ describe('regressions', () => {
     expect(child.stdout).toBe(`4 ${3 * 1024 * 1024}`)
     expect(child.error, 'the process did not exit within 30 s').toBeUndefined()
     expect(child.status).toBe(0)
+  })
+})
+
+describe('BlobStore.adopt', () => {
+  const fileWith = (bytes: Buffer) => {
+    const dir = join(root, 'incoming')
+    mkdirSync(dir, { recursive: true })
+    const path = join(dir, `f-${Math.random()}`)
+    writeFileSync(path, bytes)
+    return path
+  }
+  const digestsOf = (bytes: Buffer) => {
+    const h = new BlobHasher()
+    h.update(bytes)
+    return h.digest()
+  }
+
+  it('moves a file hashed by its writer into the store, and drops a second copy of the same bytes', async () => {
+    const bytes = randomBytes(2 * 1024 * 1024 + 5)
+    const d = digestsOf(bytes)
+    const first = fileWith(bytes)
+    expect(await store.adopt(first, d, { sha256: d.sha256 })).toEqual(d)
+    expect(existsSync(first)).toBe(false)
+    expect(await readAll(await store.open(d.sha256))).toEqual(bytes)
+    const second = fileWith(bytes)
+    await store.adopt(second, d)
+    expect(existsSync(second)).toBe(false)
+    expect(await storedKeys()).toEqual([d.sha256])
+  })
+
+  it('refuses a file whose announced digest or size does not match, storing nothing and leaving the file', async () => {
+    const bytes = randomBytes(4096)
+    const d = digestsOf(bytes)
+    const path = fileWith(bytes)
+    await expect(store.adopt(path, d, { sha256: '0'.repeat(64) })).rejects.toMatchObject({ code: 'AK_DIGEST_MISMATCH' })
+    await expect(store.adopt(path, { ...d, size: d.size + 1 })).rejects.toMatchObject({ code: 'AK_SIZE_MISMATCH' })
+    expect(existsSync(path)).toBe(true)
+    expect(await storedKeys()).toEqual([])
   })
 })

@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -76,5 +77,39 @@ describe('UploadManager (uploads in progress as temp files)', () => {
     expect(existsSync(idle.file)).toBe(false)
     expect(existsSync(fresh.file)).toBe(true)
     expect(uploads.count).toBe(1)
+  })
+})
+
+describe('upload sessions hash as chunks arrive', () => {
+  it('has every digest of the finished upload ready, equal to hashing the file, and drops the hash after a failed chunk', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ak-oci-hash-'))
+    const manager = new UploadManager({ dir, idleTtlMs: 60_000, sweepIntervalMs: 60_000 })
+    try {
+      const a = randomBytes(3 * 1024 * 1024 + 17)
+      const b = randomBytes(700_000)
+      const s = await manager.create('r', 'r/a')
+      await manager.append(s, Readable.from([a]), { maxBytes: 64 * 1024 * 1024, location: '/x' })
+      await manager.append(s, Readable.from([b]), { maxBytes: 64 * 1024 * 1024, location: '/x' })
+      const digests = await (s.hasher as NonNullable<typeof s.hasher>).digest()
+      const whole = Buffer.concat([a, b])
+      expect(digests.size).toBe(whole.length)
+      expect(digests.sha256).toBe(createHash('sha256').update(whole).digest('hex'))
+      expect(digests.md5).toBe(createHash('md5').update(whole).digest('hex'))
+      expect(digests.sha512).toBe(createHash('sha512').update(whole).digest('hex'))
+
+      const t = await manager.create('r', 'r/a')
+      const broken = new Readable({
+        read() {
+          this.push(Buffer.from('half'))
+          this.destroy(new Error('connection reset'))
+        },
+      })
+      await expect(manager.append(t, broken, { maxBytes: 1024, location: '/x' })).rejects.toMatchObject({ code: 'AK_CLIENT_ABORTED' })
+      // The file was cut back; a hash cannot be, so finishing falls back to hashing the file.
+      expect(t.hasher).toBeUndefined()
+    } finally {
+      await manager.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
