@@ -2,11 +2,12 @@ import { randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
 import { mkdir, open, readdir, rm, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Transform, type Readable, type TransformCallback } from 'node:stream'
+import type { Readable } from 'node:stream'
+import { HashingTransform, idleWatchdog } from './stream-guards.ts'
 import { pipeline } from 'node:stream/promises'
 import type { BlobDriver, ByteRange, DriverObject } from './blob-driver.ts'
 import { createParallelHasher, type BlobDigests, type ExpectedDigests } from './digests.ts'
-import { AkError, BodyTimeoutError, BodyTooLargeError, ClientAbortedError, DigestMismatchError, SizeMismatchError } from './errors.ts'
+import { AkError, ClientAbortedError, DigestMismatchError, SizeMismatchError } from './errors.ts'
 import { BLOB_IO_BUFFER } from './constants.ts'
 
 export interface IngestOptions {
@@ -65,37 +66,6 @@ export function createBlobStore(driver: BlobDriver, tempDir: string): BlobStore 
   return new DefaultBlobStore(driver, tempDir)
 }
 
-/**
- * Hashes, counts and bounds the bytes flowing through. The hashing threads' backlog is part of
- * the stream's backpressure: a chunk is passed on only once the threads can take more.
- */
-class HashingTransform extends Transform {
-  readonly hasher = createParallelHasher()
-  constructor(
-    private readonly maxBytes: number,
-    private readonly onData: () => void = () => {},
-  ) {
-    super({ highWaterMark: BLOB_IO_BUFFER })
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.onData()
-    if (this.hasher.size + chunk.length > this.maxBytes) {
-      done(new BodyTooLargeError(`body exceeds the maximum of ${this.maxBytes} bytes`))
-      return
-    }
-    let wait: Promise<void> | undefined
-    try {
-      wait = this.hasher.update(chunk)
-    } catch (err) {
-      done(err as Error)
-      return
-    }
-    if (wait) wait.then(() => done(null, chunk), done)
-    else done(null, chunk)
-  }
-}
-
 class DefaultBlobStore implements BlobStore {
   constructor(
     readonly driver: BlobDriver,
@@ -108,20 +78,8 @@ class DefaultBlobStore implements BlobStore {
     let moved = false
     let hashing: HashingTransform | undefined
     try {
-      const controller = new AbortController()
-      const forward = () => controller.abort(options.signal?.reason)
-      options.signal?.addEventListener('abort', forward, { once: true })
-      let idle: NodeJS.Timeout | undefined
-      const arm = () => {
-        if (!options.idleTimeoutMs) return
-        clearTimeout(idle)
-        idle = setTimeout(
-          () => controller.abort(new BodyTimeoutError(`no body bytes arrived for ${options.idleTimeoutMs} ms`)),
-          options.idleTimeoutMs,
-        )
-      }
-      arm()
-      hashing = new HashingTransform(options.maxBytes ?? Number.MAX_SAFE_INTEGER, arm)
+      const watchdog = idleWatchdog(options.idleTimeoutMs, options.signal)
+      hashing = new HashingTransform(createParallelHasher(), options.maxBytes, watchdog.touch)
       // flush: fsync before 'close', so the bytes are durable before the rename publishes them.
       const sink = createWriteStream(tempPath, { flags: 'wx', mode: 0o644, flush: true, highWaterMark: BLOB_IO_BUFFER })
       let sourceFailed: unknown
@@ -129,10 +87,10 @@ class DefaultBlobStore implements BlobStore {
         sourceFailed ??= err
       })
       try {
-        await pipeline(source, hashing, sink, { signal: controller.signal })
+        await pipeline(source, hashing, sink, { signal: watchdog.signal })
       } catch (err) {
         if (err instanceof AkError) throw err
-        if (controller.signal.aborted && controller.signal.reason instanceof AkError) throw controller.signal.reason
+        if (watchdog.signal.aborted && watchdog.signal.reason instanceof AkError) throw watchdog.signal.reason
         // The source may have failed before the listener above was attached (a client gone while
         // ingest awaited mkdir): its errored state says so, and the raw ECONNRESET must not
         // surface as a 500 and an unexplained failure reason.
@@ -141,8 +99,7 @@ class DefaultBlobStore implements BlobStore {
         }
         throw err
       } finally {
-        clearTimeout(idle)
-        options.signal?.removeEventListener('abort', forward)
+        watchdog.stop()
       }
       const digests = await hashing.hasher.digest()
       if (options.expectedSize !== undefined && digests.size !== options.expectedSize) {

@@ -7,10 +7,11 @@ import { pipeline } from 'node:stream/promises'
 import {
   AkError,
   BLOB_IO_BUFFER,
-  BodyTimeoutError,
   BodyTooLargeError,
   ClientAbortedError,
   createParallelHasher,
+  HashingTransform,
+  idleWatchdog,
   SizeMismatchError,
   type ParallelBlobHasher,
 } from '../../store/index.ts'
@@ -109,19 +110,9 @@ export class UploadManager {
     }
     session.busy = true
     session.touchedAt = Date.now()
-    const controller = new AbortController()
-    let idle: NodeJS.Timeout | undefined
-    const arm = () => {
-      if (!options.idleTimeoutMs) return
-      clearTimeout(idle)
-      idle = setTimeout(
-        () => controller.abort(new BodyTimeoutError(`no body bytes arrived for ${options.idleTimeoutMs} ms`)),
-        options.idleTimeoutMs,
-      )
-    }
-    arm()
+    const watchdog = idleWatchdog(options.idleTimeoutMs)
     const counter = new CountingTransform(options.maxBytes - start, () => {
-      arm()
+      watchdog.touch()
       session.touchedAt = Date.now()
     })
     const sink = createWriteStream(session.file, { flags: 'r+', start, highWaterMark: BLOB_IO_BUFFER })
@@ -129,10 +120,10 @@ export class UploadManager {
     if (session.hasher) stages.push(new HashingTransform(session.hasher))
     try {
       try {
-        await pipeline([source, ...stages, sink], { signal: controller.signal })
+        await pipeline([source, ...stages, sink], { signal: watchdog.signal })
       } catch (err) {
         if (err instanceof AkError) throw err
-        if (controller.signal.reason instanceof AkError) throw controller.signal.reason
+        if (watchdog.signal.reason instanceof AkError) throw watchdog.signal.reason
         throw new ClientAbortedError(`chunk interrupted: ${(err as Error).message}`)
       }
       if (options.length !== undefined && counter.count !== options.length) {
@@ -146,7 +137,7 @@ export class UploadManager {
       session.hasher = undefined
       throw err
     } finally {
-      clearTimeout(idle)
+      watchdog.stop()
       session.busy = false
       session.touchedAt = Date.now()
     }
@@ -209,21 +200,3 @@ class CountingTransform extends Transform {
   }
 }
 
-/** Feeds the session's hasher, waiting when the hashing threads are behind (backpressure). */
-class HashingTransform extends Transform {
-  constructor(private readonly hasher: ParallelBlobHasher) {
-    super({ highWaterMark: BLOB_IO_BUFFER })
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    let wait: Promise<void> | undefined
-    try {
-      wait = this.hasher.update(chunk)
-    } catch (err) {
-      done(err as Error)
-      return
-    }
-    if (wait) wait.then(() => done(null, chunk), done)
-    else done(null, chunk)
-  }
-}
