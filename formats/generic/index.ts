@@ -1,14 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { FormatContext } from '../core/index.ts'
-import { contentLength, expectedDigests, sendBlob, streamRawBodies } from '../core/index.ts'
+import { contentLength, expectedDigests, resolveRepository, sendBlob, streamRawBodies } from '../core/index.ts'
 import {
   ArtifactNotFoundError,
   ClientAbortedError,
-  FormatMismatchError,
-  InvalidPathError,
   NotFoundError,
   parseRawPath,
-  validateRepositoryKey,
   type Artifact,
   type Repository,
 } from '../../store/index.ts'
@@ -26,23 +23,8 @@ export function genericFormat(ctx: FormatContext) {
     streamRawBodies(app)
 
     const resolve = (request: FastifyRequest, allowEmpty: boolean) => {
-
-      // Parse from the raw URL, not fastify's decoded params: validation must see '%2e%2e'.
-      const rest = request.url.slice(app.prefix.length + 1)
-      const slash = rest.indexOf('/')
-      const rawKey = slash < 0 ? rest.split('?')[0] ?? '' : rest.slice(0, slash)
-      let key: string
-      try {
-        key = validateRepositoryKey(decodeURIComponent(rawKey))
-      } catch {
-        throw new InvalidPathError(`invalid repository key in '${request.url}'`)
-      }
-      const repo = ctx.repositories.get(key)
-      if (!repo) throw new NotFoundError(`repository '${key}' does not exist`)
-      if (repo.format !== GENERIC_FORMAT) throw new FormatMismatchError(`repository '${key}' is a ${repo.format} repository`)
-      // Keep the slash after the key: parseRawPath strips exactly one, so '/generic/r//etc/x' stays
-      // a (refused) doubled slash instead of quietly becoming 'etc/x'.
-      const { path, directory } = parseRawPath(slash < 0 ? '' : rest.slice(slash), allowEmpty)
+      const { repo, rest } = resolveRepository(ctx, request, app.prefix, GENERIC_FORMAT)
+      const { path, directory } = parseRawPath(rest, allowEmpty)
       return { repo, path, directory }
     }
 

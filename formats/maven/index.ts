@@ -5,7 +5,7 @@ import { ArtifactNotFoundError, parseRawPath } from '../../store/index.ts'
 import { deploy } from './deploy.ts'
 import { mavenErrorHandler } from './errors.ts'
 import { serve } from './read.ts'
-import { resolveRepository } from './repository.ts'
+import { resolveMavenRepository } from './repository.ts'
 
 export { MAVEN_FORMAT, MAX_POM_BYTES, MAX_CLIENT_METADATA_BYTES, MAX_CHECKSUM_BODY_BYTES, CHECKSUM_ALGORITHMS } from './constants.ts'
 export type { ChecksumAlgorithm } from './constants.ts'
@@ -30,20 +30,20 @@ export function mavenFormat(ctx: FormatContext) {
     app.setErrorHandler(mavenErrorHandler)
 
     const get = async (request: FastifyRequest, reply: FastifyReply) => {
-      const { repo, rest } = resolveRepository(ctx, request, app.prefix)
+      const { repo, rest } = resolveMavenRepository(ctx, request, app.prefix)
       return serve(ctx, request, reply, repo, rest)
     }
     app.route({ method: ['GET', 'HEAD'], url: '/:repo/*', handler: get })
     app.route({ method: ['GET', 'HEAD'], url: '/:repo', handler: get })
 
     app.put('/:repo/*', async (request, reply) => {
-      const { repo, rest } = resolveRepository(ctx, request, app.prefix)
+      const { repo, rest } = resolveMavenRepository(ctx, request, app.prefix)
       return deploy(ctx, request, reply, repo, rest)
     })
 
     // Removing a file or a whole directory (old SNAPSHOT builds, a botched release) needs delete.
     app.delete('/:repo/*', async (request, reply) => {
-      const { repo, rest } = resolveRepository(ctx, request, app.prefix)
+      const { repo, rest } = resolveMavenRepository(ctx, request, app.prefix)
       ctx.authorize(request, repo, 'delete')
       const { path } = parseRawPath(rest)
       if (ctx.artifacts.delete(repo.key, path, ctx.userName(request))) return reply.code(204).send()
