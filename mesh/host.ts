@@ -3,12 +3,13 @@ import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
-import { ping } from '@libp2p/ping'
-import { kadDHT } from '@libp2p/kad-dht'
+import { ping, type Ping } from '@libp2p/ping'
+import { kadDHT, type KadDHT } from '@libp2p/kad-dht'
 import { preSharedKey } from '@libp2p/pnet'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { PeerId, Stream, StreamHandler } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
 import type { NodeIdentity } from './identity.ts'
 import {
   DEFAULT_MESH_HOST,
@@ -42,6 +43,17 @@ export interface MeshHostInit {
   /** Peer IDs allowed to connect (both directions). Undefined: everyone holding the key. */
   allow?: string[]
   logger?: MeshLogger
+  /**
+   * How long DHT provider records stay valid (ours on other peers, theirs here); mesh/content
+   * refreshes ours well before. @default kad-dht's PROVIDERS_VALIDITY (48 h)
+   */
+  providerValidityMs?: number
+}
+
+/** A peer that announced it holds a DHT key. */
+export interface ProviderRecord {
+  peerId: string
+  addresses: string[]
 }
 
 export interface MeshPeer {
@@ -79,6 +91,18 @@ export interface MeshHost {
   openStream(peerId: string, protocol: string, signal?: AbortSignal): Promise<Stream>
   /** Called with the peer ID whenever a peer connects. */
   onPeerConnect(listener: (peerId: string) => void): void
+  /** Called with the peer ID whenever the last connection to a peer closes. */
+  onPeerDisconnect(listener: (peerId: string) => void): void
+  /** Round-trip time to a peer in ms, measured by the libp2p ping protocol. */
+  ping(peerId: string, signal?: AbortSignal): Promise<number>
+  /** Announces on the DHT that we provide `key`; resolves with how many peers stored the record. */
+  provide(key: CID, signal?: AbortSignal): Promise<number>
+  /** Stops providing `key`: drops our own record (kad-dht has no withdrawal message; peers' copies expire). */
+  cancelProvide(key: CID): Promise<void>
+  /** Peers the DHT knows to provide `key` (their addresses are kept for dialling). */
+  findProviders(key: CID, signal: AbortSignal): AsyncIterable<ProviderRecord>
+  /** Makes sure we hold a connection to `peerId` (dialling known addresses). */
+  connect(peerId: string, signal?: AbortSignal): Promise<void>
 }
 
 export function createMeshHost(init: MeshHostInit): MeshHost {
@@ -104,6 +128,7 @@ class Libp2pMeshHost implements MeshHost {
   private readonly allow: Set<string> | undefined
   private readonly targets: BootstrapTarget[]
   private readonly connectListeners: ((peerId: string) => void)[] = []
+  private readonly disconnectListeners: ((peerId: string) => void)[] = []
   private stopped = false
 
   constructor(private readonly init: MeshHostInit) {
@@ -157,6 +182,18 @@ class Libp2pMeshHost implements MeshHost {
           initialQuerySelfInterval: 0,
           // Our peers live on private and loopback addresses too: keep them in the routing table.
           peerInfoMapper: (info) => info,
+          ...(this.init.providerValidityMs === undefined
+            ? {}
+            : {
+                // Our own records are re-announced by mesh/content before they expire; kad-dht's
+                // reprovider (threshold 0) only catches an expired one, and its periodic pass
+                // also drops other peers' expired records.
+                reprovide: {
+                  validity: this.init.providerValidityMs,
+                  threshold: 0,
+                  interval: Math.min(this.init.providerValidityMs / 8, 60 * 60 * 1000),
+                },
+              }),
         }),
       },
     })
@@ -169,6 +206,7 @@ class Libp2pMeshHost implements MeshHost {
       const id = evt.detail.toString()
       this.log.info({ peer: id }, 'mesh peer disconnected')
       for (const t of this.targets) if (t.peerId === id) this.schedule(t)
+      for (const l of this.disconnectListeners) l(id)
     })
     this.log.info({ peerId: this.peerId, addresses: this.addresses(), private: this.init.psk !== undefined }, 'mesh listening')
     for (const t of this.targets) void this.dial(t)
@@ -261,5 +299,37 @@ class Libp2pMeshHost implements MeshHost {
 
   onPeerConnect(listener: (peerId: string) => void): void {
     this.connectListeners.push(listener)
+  }
+
+  onPeerDisconnect(listener: (peerId: string) => void): void {
+    this.disconnectListeners.push(listener)
+  }
+
+  async ping(peerId: string, signal?: AbortSignal): Promise<number> {
+    const service = (this.libp2p.services as { ping: Ping }).ping
+    return service.ping(peerIdFromString(peerId), { signal })
+  }
+
+  async provide(key: CID, signal?: AbortSignal): Promise<number> {
+    const dht = (this.libp2p.services as { dht: KadDHT }).dht
+    let stored = 0
+    for await (const event of dht.provide(key, { signal })) {
+      if (event.name === 'PEER_RESPONSE' && event.messageName === 'ADD_PROVIDER') stored++
+    }
+    return stored
+  }
+
+  async cancelProvide(key: CID): Promise<void> {
+    await this.libp2p.contentRouting.cancelReprovide(key)
+  }
+
+  async *findProviders(key: CID, signal: AbortSignal): AsyncIterable<ProviderRecord> {
+    for await (const info of this.libp2p.contentRouting.findProviders(key, { signal })) {
+      yield { peerId: info.id.toString(), addresses: info.multiaddrs.map((m) => m.toString()) }
+    }
+  }
+
+  async connect(peerId: string, signal?: AbortSignal): Promise<void> {
+    await this.libp2p.dial(peerIdFromString(peerId), { signal })
   }
 }

@@ -13,6 +13,8 @@ export const PENALTY = {
   malformed: 2,
   /** An event whose signature does not verify, or an impossible sequence number. */
   forged: 5,
+  /** Chunk bytes that do not match the trusted manifest (reported by the swarm through peer profiles). */
+  corrupt: 3,
 } as const
 
 export type PenaltyReason = keyof typeof PENALTY

@@ -10,9 +10,15 @@ import type { PrivateKey } from '@libp2p/interface'
 
 /** A synchronous Ed25519 signer for the node's libp2p key (what openStore's `sign` expects). */
 export function createEventSigner(privateKey: PrivateKey): (bytes: Uint8Array) => Uint8Array {
-  if (privateKey.type !== 'Ed25519') throw new Error(`event signing needs an Ed25519 node key, not ${privateKey.type}`)
+  const key = ed25519PrivateKeyObject(privateKey)
+  return (bytes) => new Uint8Array(sign(null, bytes, key))
+}
+
+/** The node's libp2p Ed25519 key as a node:crypto KeyObject (for node:crypto and jose). */
+export function ed25519PrivateKeyObject(privateKey: PrivateKey): KeyObject {
+  if (privateKey.type !== 'Ed25519') throw new Error(`signing needs an Ed25519 node key, not ${privateKey.type}`)
   const raw = privateKey.raw
-  const key = createPrivateKey({
+  return createPrivateKey({
     format: 'jwk',
     key: {
       kty: 'OKP',
@@ -21,13 +27,12 @@ export function createEventSigner(privateKey: PrivateKey): (bytes: Uint8Array) =
       x: Buffer.from(privateKey.publicKey.raw).toString('base64url'),
     },
   })
-  return (bytes) => new Uint8Array(sign(null, bytes, key))
 }
 
 const publicKeys = new Map<string, KeyObject | null>()
 
 /** The Ed25519 public key embedded in a peer ID, or null when the ID embeds none (or is not an ID). */
-function publicKeyOf(peerId: string): KeyObject | null {
+export function publicKeyOf(peerId: string): KeyObject | null {
   let key = publicKeys.get(peerId)
   if (key !== undefined) return key
   key = null

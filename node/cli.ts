@@ -8,6 +8,10 @@ import { generateToken } from './auth/tokens.ts'
 import { USER_NAME } from './api/users.ts'
 import { FORMAT_NAMES } from './format-names.ts'
 import { mkdirSync } from 'node:fs'
+import { ApiClientError } from './cli-client.ts'
+import { addMeshPeersCommand } from './cli-mesh-peers.ts'
+import { registerBundleCommands } from './cli-bundle.ts'
+import { addTransfersCommand } from './cli-transfers.ts'
 
 /** Parses durations like 90s, 15m, 12h, 30d (or plain milliseconds). */
 export function parseDuration(value: string): number {
@@ -356,6 +360,9 @@ export function buildCli(): Command {
       const { loadOrCreateIdentity } = await import('../mesh/index.ts')
       process.stdout.write(`${(await loadOrCreateIdentity(config.dataDir)).peerId}\n`)
     })
+  addMeshPeersCommand(mesh, { config: (cmd) => configFrom(cmd), table })
+  registerBundleCommands(program)
+  addTransfersCommand(program, { config: (cmd) => configFrom(cmd), table })
 
   return program
 }
@@ -368,6 +375,10 @@ export async function main(argv: string[]): Promise<void> {
     if (err instanceof ConfigError || err instanceof AkError || err instanceof InvalidArgumentError) {
       process.stderr.write(`ak: ${err.message}\n`)
       process.exit(err instanceof AkError && err.code === 'AK_MIGRATION_FAILED' ? 3 : 2)
+    }
+    if (err instanceof ApiClientError) {
+      process.stderr.write(`ak: ${err.message}\n`)
+      process.exit(1)
     }
     throw err
   }

@@ -15,6 +15,12 @@ import {
   DEFAULT_SESSION_TTL,
   DEFAULT_SHUTDOWN_TIMEOUT,
 } from './constants.ts'
+import {
+  DEFAULT_MAX_METADATA_BYTES,
+  DEFAULT_METADATA_TTL,
+  DEFAULT_NEGATIVE_TTL,
+  DEFAULT_UPSTREAM_TIMEOUT,
+} from '../formats/core/remote/constants.ts'
 
 const port = z.coerce.number().int().min(0).max(65535)
 const positiveInt = z.coerce.number().int().positive()
@@ -91,6 +97,40 @@ export const configSchema = z
       .strict()
       .default({}),
     shutdownTimeoutMs: nonNegativeInt.default(DEFAULT_SHUTDOWN_TIMEOUT),
+    /** Remote (proxy) repositories: defaults a repository's settings may override (docs/remote.md). */
+    remote: z
+      .object({
+        /** How long fetched metadata (packuments, simple pages) is served before it is revalidated. */
+        metadataTtlMs: nonNegativeInt.default(DEFAULT_METADATA_TTL),
+        /** How long an upstream 404 is remembered. */
+        negativeTtlMs: nonNegativeInt.default(DEFAULT_NEGATIVE_TTL),
+        /** Upstream response headers and every body gap must arrive within this. */
+        timeoutMs: positiveInt.default(DEFAULT_UPSTREAM_TIMEOUT),
+        /** Largest metadata document read from an upstream. */
+        maxMetadataBytes: positiveInt.default(DEFAULT_MAX_METADATA_BYTES),
+      })
+      .strict()
+      .default({}),
+    /** TEST ONLY fault injection, for acceptance tests that need a misbehaving real node. */
+    /** The swarm scheduler: downloads of blobs this node lacks (docs/swarm.md). */
+    swarm: z
+      .object({
+        /** Blob downloads running at once; more wait in a queue. */
+        maxDownloads: positiveInt.default(4),
+        /** All swarm downloads together, bytes per second; 0 = unlimited. */
+        maxBytesPerSecond: nonNegativeInt.default(0),
+        /** From any one source, bytes per second; 0 = unlimited. */
+        peerMaxBytesPerSecond: nonNegativeInt.default(0),
+      })
+      .strict()
+      .default({}),
+    faults: z
+      .object({
+        /** Serve every chunk with flipped bytes (to peers, over libp2p and HTTP). Warns at start. */
+        corruptChunks: bool.default(false),
+      })
+      .strict()
+      .default({}),
     mesh: z
       .object({
         /** Join the libp2p mesh. Unset: on exactly when a mesh key is configured (see docs/mesh.md). */
@@ -108,6 +148,16 @@ export const configSchema = z
         keyFile: z.string().min(1).optional(),
         /** Peer IDs allowed to connect (comma-separated in AK_MESH_ALLOW); empty allows every key holder. */
         allow: commaList.default([]),
+        /** Create a repository this node lacks when replicated events for it arrive (else keep them until an admin creates it). */
+        autoCreateRepositories: bool.default(true),
+        /** HTTP URL peers use to fetch chunks from this node (advertised over /ak/chunk/1.0.0 `info`). Default: the listening URL. */
+        httpUrl: z.string().url().optional(),
+        /** Peer profiles: how often connected peers are pinged for RTT (mesh/profiles DEFAULT_PING_INTERVAL). */
+        pingIntervalMs: positiveInt.default(10_000),
+        /** Peer profiles: bytes of one active throughput probe (mesh/profiles DEFAULT_PROBE_BYTES; the server caps it at 8 MiB). */
+        probeBytes: positiveInt.max(8 * 1024 * 1024, 'at most 8 MiB (peers refuse larger probes)').default(1024 * 1024),
+        /** Content location: how often every held blob is announced again as a DHT provider record; records live twice this long (mesh/content DEFAULT_PROVIDE_INTERVAL). */
+        provideIntervalMs: positiveInt.min(60_000, 'at least 60000 (one minute)').default(12 * 60 * 60 * 1000),
       })
       .strict()
       .default({}),
@@ -146,6 +196,10 @@ export const ENV_VARS: Record<string, string> = {
   AK_MAX_FAILED_LOGINS_PER_USER: 'auth.maxFailedLoginsPerUser',
   AK_MAX_FAILED_LOGINS_PER_ADDRESS: 'auth.maxFailedLoginsPerAddress',
   AK_SHUTDOWN_TIMEOUT_MS: 'shutdownTimeoutMs',
+  AK_REMOTE_METADATA_TTL_MS: 'remote.metadataTtlMs',
+  AK_REMOTE_NEGATIVE_TTL_MS: 'remote.negativeTtlMs',
+  AK_REMOTE_TIMEOUT_MS: 'remote.timeoutMs',
+  AK_REMOTE_MAX_METADATA_BYTES: 'remote.maxMetadataBytes',
   AK_MESH_ENABLED: 'mesh.enabled',
   AK_MESH_HOST: 'mesh.host',
   AK_MESH_PORT: 'mesh.port',
@@ -154,6 +208,15 @@ export const ENV_VARS: Record<string, string> = {
   AK_MESH_KEY: 'mesh.key',
   AK_MESH_KEY_FILE: 'mesh.keyFile',
   AK_MESH_ALLOW: 'mesh.allow',
+  AK_MESH_AUTO_CREATE: 'mesh.autoCreateRepositories',
+  AK_MESH_HTTP_URL: 'mesh.httpUrl',
+  AK_FAULT_CORRUPT_CHUNKS: 'faults.corruptChunks',
+  AK_SWARM_MAX_DOWNLOADS: 'swarm.maxDownloads',
+  AK_SWARM_MAX_BYTES_PER_SECOND: 'swarm.maxBytesPerSecond',
+  AK_SWARM_PEER_MAX_BYTES_PER_SECOND: 'swarm.peerMaxBytesPerSecond',
+  AK_MESH_PING_INTERVAL_MS: 'mesh.pingIntervalMs',
+  AK_MESH_PROBE_BYTES: 'mesh.probeBytes',
+  AK_MESH_PROVIDE_INTERVAL_MS: 'mesh.provideIntervalMs',
 }
 
 export class ConfigError extends Error {

@@ -1,11 +1,12 @@
 import type { FastifyInstance } from 'fastify'
-import type { FormatContext } from '../formats/core/index.ts'
+import type { FormatContext, ReplicationContext } from '../formats/core/index.ts'
+import type { FormatReplicationHooks } from '../store/index.ts'
 import { FORMAT_NAMES } from './format-names.ts'
 import { genericFormat } from '../formats/generic/index.ts'
-import { npmFormat } from '../formats/npm/index.ts'
+import { npmFormat, npmReplicationHooks } from '../formats/npm/index.ts'
 import { pypiFormat } from '../formats/pypi/index.ts'
-import { mavenFormat } from '../formats/maven/index.ts'
-import { ociFormat } from '../formats/oci/index.ts'
+import { mavenFormat, mavenReplicationHooks } from '../formats/maven/index.ts'
+import { ociFormat, ociReplicationHooks } from '../formats/oci/index.ts'
 import { cargoFormat } from '../formats/cargo/index.ts'
 import { goFormat } from '../formats/go/index.ts'
 import { helmFormat } from '../formats/helm/index.ts'
@@ -16,16 +17,18 @@ export interface FormatRegistration {
   /** Where its routes live. */
   prefix: string
   plugin: (ctx: FormatContext) => (app: FastifyInstance) => Promise<void>
+  /** How its index tables follow replicated changes (store/replication-hooks.ts); none when it indexes only artifacts. */
+  replication?: (ctx: ReplicationContext) => FormatReplicationHooks
 }
 
 /** Every format this node serves, each an encapsulated fastify plugin under its prefix. */
 export const FORMATS: readonly FormatRegistration[] = [
   { name: 'generic', prefix: '/generic', plugin: genericFormat },
-  { name: 'npm', prefix: '/npm', plugin: npmFormat },
+  { name: 'npm', prefix: '/npm', plugin: npmFormat, replication: npmReplicationHooks },
   { name: 'pypi', prefix: '/pypi', plugin: pypiFormat },
-  { name: 'maven', prefix: '/maven', plugin: mavenFormat },
+  { name: 'maven', prefix: '/maven', plugin: mavenFormat, replication: mavenReplicationHooks },
   // OCI images live at /v2/{repo}/{name…}: the first segment of the image name is the repository.
-  { name: 'oci', prefix: '/v2', plugin: ociFormat },
+  { name: 'oci', prefix: '/v2', plugin: ociFormat, replication: ociReplicationHooks },
   { name: 'cargo', prefix: '/cargo', plugin: cargoFormat },
   { name: 'go', prefix: '/go', plugin: goFormat },
   { name: 'helm', prefix: '/helm', plugin: helmFormat },
@@ -37,3 +40,8 @@ if (registered !== FORMAT_NAMES.join(',')) {
   throw new Error(`node/format-names.ts (${FORMAT_NAMES.join(',')}) is out of step with FORMATS (${registered})`)
 }
 export { FORMAT_NAMES }
+
+/** The replication hooks of every format that has them, for the mesh's event applier. */
+export function formatReplicationHooks(ctx: ReplicationContext): FormatReplicationHooks[] {
+  return FORMATS.flatMap((f) => (f.replication ? [f.replication(ctx)] : []))
+}

@@ -1,7 +1,32 @@
 import { readFile } from 'node:fs/promises'
 import type { Store } from '../store/index.ts'
-import { createMeshHost, createSyncService, parseMeshKey, type MeshHost, type MeshLogger, type NodeIdentity, type SyncService } from '../mesh/index.ts'
+import {
+  corruptingLocalChunks,
+  createChunkService,
+  createMeshContent,
+  createMeshDirectory,
+  createMeshHost,
+  createPeerSourceFactory,
+  createPeerProfiles,
+  createPeerTokenVerifier,
+  createStoredBlobChunks,
+  createSyncService,
+  parseMeshKey,
+  PROVIDER_VALIDITY_FACTOR,
+  type ChunkService,
+  type MeshContent,
+  type MeshDirectory,
+  type MeshHost,
+  type MeshLogger,
+  type PeerTokenVerifier,
+  type NodeIdentity,
+  type PeerProfiles,
+  type SyncService,
+} from '../mesh/index.ts'
+import type { LocalChunks } from '../scheduler/index.ts'
+import type { RemoteBlob } from '../mesh/index.ts'
 import { ConfigError, type Config } from './config.ts'
+import { formatReplicationHooks } from './formats.ts'
 
 /**
  * Whether this node joins the mesh. Explicit `mesh.enabled` wins; unset, the mesh is on exactly
@@ -35,12 +60,43 @@ export async function readMeshKey(config: Config): Promise<Uint8Array | undefine
 export interface NodeMesh {
   host: MeshHost
   sync: SyncService
+  /** RTT, throughput, load and failures of every peer: the scheduler's SourceFeedback. */
+  profiles: PeerProfiles
+  /** Serves '/ak/chunk/1.0.0' from `servedChunks`. */
+  chunks: ChunkService
+  /** What peers get from this node over both chunk transports (corrupted under faults.corruptChunks). */
+  servedChunks: LocalChunks
+  /** Checks the tokens of the HTTP chunk transport (signers must be mesh members). */
+  peerTokens: PeerTokenVerifier
+  /** Content location: DHT provider records of held blobs, have-summaries with direct peers. */
+  content: MeshContent
+  /** The swarm's SourceDirectory (holders by summary, then DHT), and `locate` for the API. */
+  directory: MeshDirectory
   start(): Promise<void>
   stop(): Promise<void>
 }
 
+export interface NodeMeshOptions {
+  /** What this node holds, served to peers. @default the store's complete blobs (createStoredBlobChunks) */
+  local?: LocalChunks
+  /** This node's HTTP URL once it listens; advertised to peers unless mesh.httpUrl is set. */
+  httpUrl?: () => string | undefined
+  /**
+   * Blobs recorded from replicated events without their bytes, with their repository's mode:
+   * wire to the scheduler (eager: scheduler.fetch(sha256) now; lazy: nothing, fetched on first
+   * request). @default a no-op (the blobs wait for their first request)
+   */
+  onRemoteBlobs?: (blobs: RemoteBlob[]) => void
+}
+
 /** Builds (without starting) the node's mesh host, or undefined when the mesh is off. */
-export async function createNodeMesh(config: Config, identity: NodeIdentity, store: Store, logger: MeshLogger): Promise<NodeMesh | undefined> {
+export async function createNodeMesh(
+  config: Config,
+  identity: NodeIdentity,
+  store: Store,
+  logger: MeshLogger,
+  options: NodeMeshOptions = {},
+): Promise<NodeMesh | undefined> {
   if (!meshEnabled(config)) return undefined
   const psk = await readMeshKey(config)
   if (!psk) logger.warn({}, 'mesh enabled without a mesh key: any libp2p peer that finds this port can join')
@@ -53,16 +109,61 @@ export async function createNodeMesh(config: Config, identity: NodeIdentity, sto
     psk,
     allow: config.mesh.allow,
     logger,
+    providerValidityMs: config.mesh.provideIntervalMs * PROVIDER_VALIDITY_FACTOR,
   })
-  const sync = createSyncService({ host, db: store.db, log: store.log, logger })
+  const sync = createSyncService({
+    host,
+    db: store.db,
+    log: store.log,
+    logger,
+    // Formats keep their index tables (npm versions, OCI tags…) in step with replicated changes.
+    hooks: formatReplicationHooks({ db: store.db, pointers: store.pointers }),
+    // Per-repository replication settings (docs/mesh.md): labels select, auto-create, eager blobs.
+    labels: config.mesh.labels,
+    autoCreateRepositories: config.mesh.autoCreateRepositories,
+    onRemoteBlobs: options.onRemoteBlobs ?? (() => {}),
+  })
+  const profiles = createPeerProfiles(
+    { host, db: store.db, logger },
+    { pingIntervalMs: config.mesh.pingIntervalMs, probeBytes: config.mesh.probeBytes },
+  )
+  const local = options.local ?? createStoredBlobChunks(store.blobs, store.blobIndex)
+  if (config.faults.corruptChunks) logger.warn({}, 'AK_FAULT_CORRUPT_CHUNKS is on: this node serves CORRUPTED chunks to its peers (test only)')
+  const servedChunks = config.faults.corruptChunks ? corruptingLocalChunks(local) : local
+  const chunks = createChunkService({ host, local: servedChunks, logger }, { httpUrl: () => config.mesh.httpUrl ?? options.httpUrl?.() })
+  const content = createMeshContent(
+    { host, db: store.db, logger },
+    { labels: config.mesh.labels, load: () => chunks.inFlight(), provideIntervalMs: config.mesh.provideIntervalMs },
+  )
+  profiles.usePeerInfo((peerId) => content.peerInfo(peerId))
+  const peerSources = createPeerSourceFactory(host, identity)
+  const directory = createMeshDirectory({ host, content, makeSources: (peerId, signal) => peerSources.sourcesFor(peerId, signal), logger })
+  const allow = new Set(config.mesh.allow)
+  const peerTokens = createPeerTokenVerifier({
+    audience: identity.peerId,
+    // A member: not banned, and connected now or on the allowlist (when there is one).
+    isMember: (peerId) => !host.penalties.banned(peerId) && ((allow.size > 0 && allow.has(peerId)) || host.connectedPeers().includes(peerId)),
+  })
   return {
     host,
     sync,
+    profiles,
+    chunks,
+    servedChunks,
+    peerTokens,
+    content,
+    directory,
     async start() {
       await host.start()
       await sync.start()
+      await profiles.start()
+      await chunks.start()
+      await content.start()
     },
     async stop() {
+      content.stop()
+      chunks.stop()
+      profiles.stop()
       sync.stop()
       await host.stop()
     },

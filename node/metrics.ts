@@ -42,7 +42,19 @@ export function createMetrics(blobIndex: BlobIndex) {
       this.set(blobIndex.totals().bytes)
     },
   })
-  return { registry, requests, duration, bytesIn, bytesOut, uploadErrors }
+  const swarmBytes = new Counter({
+    name: 'ak_swarm_bytes_total',
+    help: 'Verified chunk bytes the swarm scheduler received, by source kind (libp2p, http, upstream)',
+    labelNames: ['kind'],
+    registers: [registry],
+  })
+  const swarmChunksFailed = new Counter({
+    name: 'ak_swarm_chunks_failed_total',
+    help: 'Chunk requests of the swarm scheduler that failed, by source kind and reason (corrupt, timeout, refused, gone, error)',
+    labelNames: ['kind', 'reason'],
+    registers: [registry],
+  })
+  return { registry, requests, duration, bytesIn, bytesOut, uploadErrors, swarmBytes, swarmChunksFailed }
 }
 
 export type Metrics = ReturnType<typeof createMetrics>

@@ -22,8 +22,14 @@ import { userRoutes } from './api/users.ts'
 import { tokenRoutes } from './api/tokens.ts'
 import { permissionRoutes } from './api/permissions.ts'
 import { meshRoutes } from './api/mesh.ts'
+import { meshContentRoutes } from './api/mesh-content.ts'
+import { meshPeerRoutes } from './api/mesh-peers.ts'
 import { replicationRoutes } from './api/replication.ts'
+import { chunkRoutes } from './api/chunks.ts'
 import { createNodeMesh, type NodeMesh } from './mesh.ts'
+import { createScheduler, type Scheduler, type SourceDirectory, type SourceFeedback } from '../scheduler/index.ts'
+import { createBlobGateway } from './blob-gateway.ts'
+import { transferRoutes } from './api/transfers.ts'
 import { BEARER_TTL, DEFAULT_MAX_JSON_BYTES, INITIAL_ADMIN_PASSWORD_FILE } from './constants.ts'
 
 export interface RegistryNode {
@@ -31,6 +37,8 @@ export interface RegistryNode {
   store: Store
   identity: NodeIdentity
   metrics: Metrics
+  /** Gets blobs this node lacks (lazy reads through the formats, eager replication, transfers). */
+  scheduler: Scheduler
   config: Config
   /** Starts listening; resolves with the URL. */
   listen(): Promise<string>
@@ -39,6 +47,11 @@ export interface RegistryNode {
 }
 
 export interface CreateNodeOptions {
+  /**
+   * Where the scheduler finds sources and reports on them, instead of the mesh's directory and
+   * peer profiles (tests and embedders). @default the mesh's, or no sources while the mesh is off
+   */
+  swarm?: { directory: SourceDirectory; feedback?: SourceFeedback }
   /** Hold the data-dir lock and clean temp files (a serving node). @default true */
   exclusive?: boolean
   logger?: Logger | boolean
@@ -129,15 +142,63 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
 
     const apiCtx: ApiContext = { store, auth, sessions, config, formats: FORMAT_NAMES }
     // Built now (config errors surface before listening), started after the HTTP server.
-    const mesh: NodeMesh | undefined = exclusive ? await createNodeMesh(config, identity, store, log.child({ component: 'mesh' })) : undefined
+    /** The URL this node listens on (set by listen()), advertised to peers for the HTTP chunk transport. */
+    let listeningUrl: string | undefined
+    // The scheduler is built before the mesh (which serves its LocalChunks to peers) and reads
+    // the mesh's directory and profiles late, through `meshRef`.
+    const meshRef: { current?: NodeMesh } = {}
+    const scheduler = createScheduler({
+      blobs: store.blobs,
+      blobIndex: store.blobIndex,
+      db: store.db,
+      partialDir: join(config.dataDir, 'partial'),
+      directory: options.swarm?.directory ?? { sources: async (sha256, signal) => (meshRef.current ? meshRef.current.directory.sources(sha256, signal) : []) },
+      feedback: options.swarm?.feedback ?? {
+        estimate: (source) => meshRef.current?.profiles.estimate(source) ?? {},
+        transferred: (source, bytes, ms) => meshRef.current?.profiles.transferred(source, bytes, ms),
+        failed: (source, reason) => meshRef.current?.profiles.failed(source, reason),
+      },
+      limits: {
+        maxConcurrentDownloads: config.swarm.maxDownloads,
+        globalBytesPerSecond: config.swarm.maxBytesPerSecond,
+        perSourceBytesPerSecond: config.swarm.peerMaxBytesPerSecond,
+      },
+      logger: log.child({ component: 'scheduler' }),
+      observer: {
+        chunkReceived: (source, bytes) => metrics.swarmBytes.inc({ kind: source.kind }, bytes),
+        chunkFailed: (source, reason) => metrics.swarmChunksFailed.inc({ kind: source.kind, reason }),
+      },
+    })
+    const mesh: NodeMesh | undefined = exclusive
+      ? await createNodeMesh(config, identity, store, log.child({ component: 'mesh' }), {
+          httpUrl: () => listeningUrl,
+          local: scheduler.local,
+          // Eager repositories fetch new blobs as their events arrive; lazy ones on first read.
+          onRemoteBlobs: (blobs) => {
+            for (const b of blobs) {
+              if (b.mode !== 'eager') continue
+              scheduler.fetch(b.sha256).catch((err: unknown) => log.warn({ err, sha256: b.sha256, repo: b.repo }, 'eager blob fetch failed'))
+            }
+          },
+        })
+      : undefined
+    meshRef.current = mesh
     await app.register(
       async (api) => {
         await api.register(repositoryRoutes(apiCtx))
         await api.register(userRoutes(apiCtx))
         await api.register(tokenRoutes(apiCtx))
         await api.register(permissionRoutes(apiCtx))
-        await api.register(meshRoutes(apiCtx, { peerId: identity.peerId, host: () => mesh?.host }))
+        await api.register(meshRoutes(apiCtx, { peerId: identity.peerId, host: () => mesh?.host, lag: () => mesh?.sync.lag() }))
+        await api.register(meshContentRoutes(apiCtx, { content: () => mesh?.content }))
+        await api.register(meshPeerRoutes(apiCtx, { profiles: () => mesh?.profiles }))
         await api.register(replicationRoutes(apiCtx, { stats: () => mesh?.sync.stats() }))
+        await api.register(transferRoutes(apiCtx, { transfers: () => scheduler.transfers() }))
+        await api.register(
+          chunkRoutes(() =>
+            mesh ? { local: mesh.servedChunks, peerTokens: mesh.peerTokens, penalise: (peer) => mesh.host.penalties.penalise(peer, 'malformed') } : undefined,
+          ),
+        )
       },
       { prefix: '/api/v1' },
     )
@@ -146,9 +207,11 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
     const formatCtx: FormatContext = {
       repositories: s.repositories,
       artifacts: s.artifacts,
-      blobs: s.blobs,
+      // Blobs known from replication but not held here are fetched through the swarm on read.
+      blobs: createBlobGateway(s.blobs, s.blobIndex, s.db, scheduler),
       blobIndex: s.blobIndex,
       db: s.db,
+      pointers: s.pointers,
       tempDir: join(config.dataDir, 'tmp'),
       authorize: (request, repo, action) => auth.authorize(request.principal, repo, action),
       can: (request, repo, action) => auth.can(request.principal, repo, action),
@@ -157,6 +220,7 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
       bodyIdleTimeoutMs: config.http.bodyIdleTimeoutMs,
       baseUrl: (request: FastifyRequest) => config.http.publicUrl?.replace(/\/$/, '') ?? `${request.protocol}://${request.host}`,
       uploadFailed: (format, reason) => metrics.uploadErrors.inc({ format, reason }),
+      remote: config.remote,
       login: async (request, name, password) => void (await auth.login(name, password, request.ip)),
       createToken: (user, label) => {
         const g = generateToken()
@@ -205,6 +269,7 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
       store: s,
       identity,
       metrics,
+      scheduler,
       config,
       async listen() {
         const url = await app.listen({ host: config.http.host, port: config.http.port })
@@ -212,6 +277,7 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
         const port = typeof address === 'object' && address ? address.port : config.http.port
         const host = config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host
         const printable = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`
+        listeningUrl = printable
         if (mesh) await mesh.start()
         log.info({ url: printable, peerId: identity.peerId, storage: s.blobs.driver.kind, dataDir: config.dataDir }, 'listening')
         void url
@@ -231,6 +297,7 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
           await app.close()
         } finally {
           clearTimeout(deadline)
+          await scheduler.close().catch((err: unknown) => log.error({ err }, 'scheduler stop failed'))
           s.close()
           unlock()
         }

@@ -1,1 +1,8 @@
 export * from './types.ts'
+export * from './constants.ts'
+export { createScheduler, type Scheduler, type SchedulerInit, type SchedulerLimits } from './scheduler.ts'
+export type { SchedulerTuning, SchedulerLogger, SchedulerObserver, Transfer, TransferSource } from './options.ts'
+export { createTokenBucket, type TokenBucket } from './token-bucket.ts'
+export { pickChunk, pipelineDepth, chunkTimeoutMs, type PickState, type DepthLimits, type TimeoutTuning } from './plan.ts'
+export { PartialFile, partialPaths, chunkBounds, type PartialPaths } from './partial.ts'
+export { emptyBitmap, hasBit, setBit, countBits, haveHas } from './bitmap.ts'

@@ -86,6 +86,15 @@ export const StorageError = define('AK_STORAGE_ERROR', 'StorageError')
 export type StorageError = InstanceType<typeof StorageError>
 export const ShuttingDownError = define('AK_SHUTTING_DOWN', 'ShuttingDownError')
 export type ShuttingDownError = InstanceType<typeof ShuttingDownError>
+/** A remote repository's upstream could not be reached or refused the request (5xx, 401, reset). */
+export const UpstreamUnavailableError = define('AK_UPSTREAM_UNAVAILABLE', 'UpstreamUnavailableError')
+export type UpstreamUnavailableError = InstanceType<typeof UpstreamUnavailableError>
+/** A remote repository's upstream did not answer within the configured timeout. */
+export const UpstreamTimeoutError = define('AK_UPSTREAM_TIMEOUT', 'UpstreamTimeoutError')
+export type UpstreamTimeoutError = InstanceType<typeof UpstreamTimeoutError>
+/** A remote repository's upstream answered something unusable (malformed, oversize, wrong length or digest). */
+export const UpstreamInvalidError = define('AK_UPSTREAM_INVALID', 'UpstreamInvalidError')
+export type UpstreamInvalidError = InstanceType<typeof UpstreamInvalidError>
 
 /** Every code defined above, for the test that pins each one to a documented wire status. */
 export const ERROR_CODES: readonly string[] = [
@@ -94,7 +103,8 @@ export const ERROR_CODES: readonly string[] = [
   ArtifactNotFoundError, ImmutableArtifactError, FormatMismatchError, NotImplementedError, UserNotFoundError,
   UserExistsError, GroupNotFoundError, GroupExistsError, TokenNotFoundError, UnauthorizedError, ForbiddenError,
   TooManyAttemptsError, NotFoundError, MethodNotAllowedError, RangeNotSatisfiableError, MigrationError,
-  DataDirLockedError, StorageError, ShuttingDownError,
+  DataDirLockedError, StorageError, ShuttingDownError, UpstreamUnavailableError, UpstreamTimeoutError,
+  UpstreamInvalidError,
 ].map((c) => c.code)
 
 export function isAkError(err: unknown): err is AkError {

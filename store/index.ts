@@ -13,6 +13,8 @@ export { createBlobIndex, type BlobIndex, type BlobRecord } from './blob-index.t
 export {
   createReplicationLog,
   signingBytes,
+  isLocalOrigin,
+  LOCAL_ORIGIN_PREFIX,
   type ReplicationLog,
   type ReplicationEvent,
   type EventKind,
@@ -23,6 +25,7 @@ export {
 } from './replication-log.ts'
 export * from './repositories.ts'
 export * from './artifacts.ts'
+export { createPointerStore, MAX_POINTER_NAME_LENGTH, MAX_POINTER_VALUE_BYTES, type Pointer, type PointerStore } from './pointers.ts'
 export * from './auth-store.ts'
 export { fsck, gc, type FsckReport, type FsckProblem, type FsckOptions, type GcOptions, type GcReport } from './maintenance.ts'
 export { openStore, type Store, type OpenStoreInit } from './open-store.ts'

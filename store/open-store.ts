@@ -8,6 +8,7 @@ import { createReplicationLog, type EventSigner, type ReplicationLog } from './r
 import { createRepositoryStore, type RepositoryStore } from './repositories.ts'
 import { createArtifactStore, type ArtifactStore } from './artifacts.ts'
 import { createAuthStore, type AuthStore } from './auth-store.ts'
+import { createPointerStore, type PointerStore } from './pointers.ts'
 
 export interface Store {
   db: Db
@@ -16,6 +17,8 @@ export interface Store {
   log: ReplicationLog
   repositories: RepositoryStore
   artifacts: ArtifactStore
+  /** Mutable pointers (npm dist-tags…): last writer wins by HLC across the mesh. */
+  pointers: PointerStore
   auth: AuthStore
   close(): void
 }
@@ -42,5 +45,6 @@ export function openStore(init: OpenStoreInit): Store {
   const repositories = createRepositoryStore(db, log)
   const artifacts = createArtifactStore(db, blobIndex, log)
   const auth = createAuthStore(db)
-  return { db, blobs, blobIndex, log, repositories, artifacts, auth, close: () => db.close() }
+  const pointers = createPointerStore(db, log)
+  return { db, blobs, blobIndex, log, repositories, artifacts, pointers, auth, close: () => db.close() }
 }

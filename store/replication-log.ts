@@ -1,7 +1,16 @@
 import type { Db } from './db.ts'
 import { HybridClock, type Hlc } from './hlc.ts'
 
-export type EventKind = 'repo.create' | 'repo.update' | 'repo.delete' | 'artifact.put' | 'artifact.delete'
+export type EventKind =
+  | 'repo.create'
+  | 'repo.update'
+  | 'repo.delete'
+  | 'artifact.put'
+  | 'artifact.delete'
+  /** A mutable pointer set (store/pointers.ts): path is the pointer's name, payload {value}. */
+  | 'pointer.set'
+  /** A mutable pointer removed: a tombstone that wins over older sets. */
+  | 'pointer.delete'
 
 export interface ReplicationEvent {
   origin: string
@@ -45,7 +54,22 @@ export interface AppendInput {
   path?: string | null
   sha256?: string | null
   payload?: Record<string, unknown>
+  /**
+   * Append under the node's local-only origin (never replicated). Undefined: decided by the
+   * repository's settings.replication.mode ('local-only'), looked up in the same transaction.
+   */
+  localOnly?: boolean
 }
+
+/**
+ * Events of repositories whose replication mode is 'local-only' are appended under the origin
+ * `local:<peerId>`: their own sequence space, so the replicated origin's sequence stays contiguous
+ * (peers require seq = held + 1). Such origins are never served, never in the version vector.
+ */
+export const LOCAL_ORIGIN_PREFIX = 'local:'
+
+/** Whether an event origin is a node's local-only origin. */
+export const isLocalOrigin = (origin: string): boolean => origin.startsWith(LOCAL_ORIGIN_PREFIX)
 
 /**
  * The replication log: every change to repository content, stamped with this node's ID, a
@@ -55,7 +79,7 @@ export interface AppendInput {
 export interface ReplicationLog {
   readonly origin: string
   append(input: AppendInput): ReplicationEvent
-  /** Highest sequence number seen per origin. */
+  /** Highest sequence number seen per replicated origin (local-only origins excluded). */
   versionVector(): Record<string, number>
   /** Events of `origin` with seq > after, in order, at most `limit`. */
   since(origin: string, after: number, limit: number): ReplicationEvent[]
@@ -103,6 +127,7 @@ class SqliteReplicationLog implements ReplicationLog {
   private readonly clock: HybridClock
   private readonly insert
   private readonly maxSeq
+  private readonly repoMode
   constructor(
     private readonly db: Db,
     readonly origin: string,
@@ -115,14 +140,17 @@ class SqliteReplicationLog implements ReplicationLog {
     this.insert = db.prepare(`INSERT OR IGNORE INTO events (origin, seq, hlc_ms, hlc_counter, repo, kind, path, sha256, payload, signature, received_at)
       VALUES (@origin, @seq, @hlc_ms, @hlc_counter, @repo, @kind, @path, @sha256, @payload, @signature, @received_at)`)
     this.maxSeq = db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM events WHERE origin = ?')
+    this.repoMode = db.prepare("SELECT json_extract(settings, '$.replication.mode') AS mode FROM repositories WHERE key = ?").pluck()
   }
 
   append(input: AppendInput): ReplicationEvent {
     if (!this.db.inTransaction) throw new Error('ReplicationLog.append must run inside the change transaction')
-    const seq = (this.maxSeq.get(this.origin) as { seq: number }).seq + 1
+    const localOnly = input.localOnly ?? this.repoMode.get(input.repo) === 'local-only'
+    const origin = localOnly ? `${LOCAL_ORIGIN_PREFIX}${this.origin}` : this.origin
+    const seq = (this.maxSeq.get(origin) as { seq: number }).seq + 1
     const hlc = this.clock.tick()
     const event: ReplicationEvent = {
-      origin: this.origin,
+      origin,
       seq,
       hlc,
       repo: input.repo,
@@ -187,7 +215,7 @@ class SqliteReplicationLog implements ReplicationLog {
   }
 
   versionVector(): Record<string, number> {
-    const rows = this.db.prepare('SELECT origin, MAX(seq) AS seq FROM events GROUP BY origin').all() as {
+    const rows = this.db.prepare(`SELECT origin, MAX(seq) AS seq FROM events WHERE origin NOT LIKE '${LOCAL_ORIGIN_PREFIX}%' GROUP BY origin`).all() as {
       origin: string
       seq: number
     }[]

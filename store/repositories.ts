@@ -75,6 +75,12 @@ function fromRow(r: RepoRow): Repository {
   }
 }
 
+/** Whether a repository's events stay on this node (settings.replication.mode, see mesh/sync/selection.ts). */
+export function isLocalOnly(settings: RepositorySettings): boolean {
+  const r = settings.replication
+  return r !== null && typeof r === 'object' && (r as { mode?: unknown }).mode === 'local-only'
+}
+
 function describe(r: Repository): Record<string, unknown> {
   return { format: r.format, type: r.type, description: r.description, public: r.public, settings: r.settings }
 }
@@ -90,6 +96,42 @@ export function createRepositoryStore(db: Db, log: ReplicationLog): RepositorySt
   const deleteArtifacts = db.prepare('DELETE FROM artifacts WHERE repo = ?')
   const deletePermissions = db.prepare('DELETE FROM permissions WHERE repo = ?')
   const deleteRepo = db.prepare('DELETE FROM repositories WHERE key = ?')
+  const artifactsWithBlobs = db.prepare(`SELECT a.path, a.sha256, a.size, a.content_type, a.properties, b.sha1, b.md5, b.sha512, b.chunk_manifest
+    FROM artifacts a JOIN blobs b ON b.sha256 = a.sha256 WHERE a.repo = ? AND a.path > ? ORDER BY a.path LIMIT 1000`)
+
+  /**
+   * A repository leaving local-only mode: its content so far lives only in local-only events, so
+   * every current artifact (and mutable pointer) is announced again as a put under the replicated
+   * origin, with the same payload a publish appends (store/artifacts.ts).
+   */
+  const reannounce = (key: string): void => {
+    type Row = { path: string; sha256: string; size: number; content_type: string | null; properties: string; sha1: string; md5: string; sha512: string; chunk_manifest: Buffer }
+    const appendPut = (a: Row) =>
+      log.append({
+        repo: key,
+        kind: 'artifact.put',
+        path: a.path,
+        sha256: a.sha256,
+        payload: {
+          size: a.size,
+          contentType: a.content_type,
+          properties: JSON.parse(a.properties) as unknown,
+          blob: { sha1: a.sha1, md5: a.md5, sha512: a.sha512, chunkManifest: Buffer.from(a.chunk_manifest).toString('hex') },
+        },
+      })
+    // In pages (appending while a statement iterates is not allowed), never the whole repository at once.
+    for (let page = artifactsWithBlobs.all(key, '') as Row[]; page.length > 0; page = artifactsWithBlobs.all(key, (page[page.length - 1] as Row).path) as Row[]) {
+      for (const a of page) appendPut(a)
+    }
+    const hasPointers = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'pointers'").get() !== undefined
+    if (!hasPointers) return
+    const pointers = db.prepare('SELECT name, value FROM pointers WHERE repo = ? AND value IS NOT NULL ORDER BY name').all(key) as { name: string; value: string }[]
+    const stamp = db.prepare('UPDATE pointers SET hlc_ms = ?, hlc_counter = ?, origin = ? WHERE repo = ? AND name = ?')
+    for (const p of pointers) {
+      const e = log.append({ repo: key, kind: 'pointer.set', path: p.name, payload: { value: JSON.parse(p.value) as unknown } })
+      stamp.run(e.hlc.ms, e.hlc.counter, e.origin, key, p.name)
+    }
+  }
 
   const store: RepositoryStore = {
     get: (key) => {
@@ -129,15 +171,16 @@ export function createRepositoryStore(db: Db, log: ReplicationLog): RepositorySt
       })
       const repo = store.require(key)
       log.append({ repo: key, kind: 'repo.update', payload: describe(repo) })
+      if (isLocalOnly(current.settings) && !isLocalOnly(repo.settings)) reannounce(key)
       return repo
     }),
     delete: db.transaction((key: string) => {
-      store.require(key)
+      const current = store.require(key)
       const artifacts = (countArtifacts.get(key) as { n: number }).n
       deleteArtifacts.run(key)
       deletePermissions.run(key)
       deleteRepo.run(key)
-      log.append({ repo: key, kind: 'repo.delete', payload: { artifacts } })
+      log.append({ repo: key, kind: 'repo.delete', payload: { artifacts }, localOnly: isLocalOnly(current.settings) })
       return { artifacts }
     }),
   }

@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify'
-import type { Action, ArtifactStore, BlobIndex, BlobStore, Db, Repository, RepositoryStore } from '../../store/index.ts'
+import type { RemoteOptions } from './remote/types.ts'
+import type { Action, ArtifactStore, BlobIndex, BlobStore, Db, PointerStore, Repository, RepositoryStore } from '../../store/index.ts'
 
 /**
  * What a format needs from the node, and nothing more. node/ builds it; formats never
@@ -20,6 +21,11 @@ export interface FormatContext {
    * inside artifacts.transaction(() => …) so index rows and artifacts change together.
    */
   db: Db
+  /**
+   * Mutable pointers (npm dist-tags, deprecations…): last writer wins by HLC across the mesh.
+   * Write them inside artifacts.transaction(() => …) beside the index rows they drive.
+   */
+  pointers: PointerStore
   /** Throws UnauthorizedError (anonymous) or ForbiddenError unless the caller may do `action`. */
   authorize(request: FastifyRequest, repo: Repository, action: Action): void
   /** Whether the caller may do `action`, without throwing. */
@@ -42,4 +48,15 @@ export interface FormatContext {
   issueBearer(request: FastifyRequest): Promise<{ token: string; expiresInSeconds: number }>
   /** Counts a failed upload for /metrics. */
   uploadFailed(format: string, reason: string): void
+  /** Defaults of remote (proxy) repositories (TTLs, upstream timeout, dispatcher); see formats/core/remote. */
+  remote?: RemoteOptions
+}
+
+/**
+ * What a format's replication hooks (store/replication-hooks.ts) get: the database of its index
+ * tables and the pointers. Hooks run inside the applying transaction, with no request.
+ */
+export interface ReplicationContext {
+  db: Db
+  pointers: PointerStore
 }

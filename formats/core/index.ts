@@ -1,4 +1,4 @@
-export type { FormatContext } from './context.ts'
+export type { FormatContext, ReplicationContext } from './context.ts'
 export { streamRawBodies, contentLength, expectedDigests } from './streaming.ts'
 export { sendBlob, parseRange, checksumHeaders, type ServedFile } from './serve-blob.ts'
 export { readOrder, deployTarget } from './virtual.ts'
@@ -6,3 +6,14 @@ export { deferContinue, sendContinue, awaitingContinue } from './expect-continue
 export { DEFAULT_HTTP_STATUS } from './http-status.ts'
 export { findTarGzEntry, type TarGzEntryOptions } from './tar-gz.ts'
 export { resolveRepository } from './repository.ts'
+export {
+  remoteEngine,
+  cacheHeaders,
+  isMissingBytes,
+  REMOTE_METADATA_DIR,
+  type RemoteEngine,
+  type RemoteOptions,
+  type CacheStatus,
+  type MutableResult,
+  type ImmutableSpec,
+} from './remote/index.ts'

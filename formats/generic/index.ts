@@ -1,9 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { FormatContext } from '../core/index.ts'
 import { contentLength, expectedDigests, resolveRepository, sendBlob, streamRawBodies } from '../core/index.ts'
+import { serveGenericRemote } from './remote.ts'
 import {
   ArtifactNotFoundError,
   ClientAbortedError,
+  InvalidInputError,
   NotFoundError,
   parseRawPath,
   type Artifact,
@@ -61,6 +63,7 @@ export function genericFormat(ctx: FormatContext) {
     const get = async (request: FastifyRequest, reply: FastifyReply) => {
       const { repo, path, directory } = resolve(request, true)
       ctx.authorize(request, repo, 'read')
+      if (repo.type === 'remote' && !directory && path !== '') return serveGenericRemote(ctx, request, reply, repo, path)
       const artifact = directory ? undefined : ctx.artifacts.get(repo.key, path)
       if (!artifact) {
         if (path === '' || ctx.artifacts.hasTree(repo.key, path)) {
@@ -84,6 +87,7 @@ export function genericFormat(ctx: FormatContext) {
       const { repo, path, directory } = resolve(request, false)
       if (directory) throw new NotFoundError('cannot PUT a directory; name a file')
       ctx.authorize(request, repo, 'write')
+      if (repo.type === 'remote') throw new InvalidInputError(`cannot upload to remote repository '${repo.key}'; it mirrors its upstream`)
       const limit = Math.min(ctx.maxUploadBytes, repo.settings.maxUploadBytes ?? Infinity)
       const existing = ctx.artifacts.get(repo.key, path)
       let blob

@@ -67,3 +67,10 @@ export const ROOT_FIELDS: readonly string[] = [
   'readme',
   'readmeFilename',
 ]
+
+/**
+ * A version manifest recorded in its tarball artifact's properties (what another node rebuilds
+ * the version from) is at most this long; past it the readme is left out of the copy, and past
+ * that only the abbreviated manifest travels.
+ */
+export const MAX_REPLICATED_MANIFEST_BYTES = 256 * KiB

@@ -48,7 +48,11 @@ export interface NpmIndex {
   getVersion(repo: string, name: string, version: string): VersionRow | undefined
   /** tag → version. */
   tags(repo: string, name: string): Record<string, string>
-  /** Records a new version (creating the package row) and points `tags` at it. */
+  /**
+   * Records a new version (creating the package row) and points `tags` at it. The package's
+   * created time is its earliest version's publishedAt, so every node that holds the same
+   * versions agrees on it.
+   */
   addVersion(row: VersionRow, tags: readonly string[]): void
   /** Sets (message) or clears (null) a version's deprecation; false when nothing changed. */
   setDeprecated(repo: string, name: string, version: string, message: string | null): boolean
@@ -58,8 +62,8 @@ export interface NpmIndex {
   /** Removes a version and the tags on it; the package row goes with its last version. */
   removeVersion(repo: string, name: string, version: string): void
   removePackage(repo: string, name: string): void
-  /** Bumps the package's rev and modified time (after any change). */
-  touch(repo: string, name: string): void
+  /** Bumps the package's rev and modified time (after any change); `at` defaults to now. */
+  touch(repo: string, name: string, at?: number): void
   /** Points `latest` at the highest remaining version when it points nowhere. */
   ensureLatest(repo: string, name: string): void
   /** Latest version of every package in `repo`, by name. */
@@ -109,9 +113,8 @@ export function highestVersion(versions: readonly string[]): string | undefined 
 
 export function createNpmIndex(db: Db): NpmIndex {
   const getPackage = db.prepare('SELECT repo, name, rev, created_at AS createdAt, modified_at AS modifiedAt FROM npm_packages WHERE repo = ? AND name = ?')
-  const insertPackage = db.prepare(
-    'INSERT INTO npm_packages (repo, name, rev, created_at, modified_at) VALUES (?, ?, 1, ?, ?) ON CONFLICT (repo, name) DO NOTHING',
-  )
+  const insertPackage = db.prepare(`INSERT INTO npm_packages (repo, name, rev, created_at, modified_at) VALUES (?, ?, 1, ?, ?)
+    ON CONFLICT (repo, name) DO UPDATE SET created_at = MIN(created_at, excluded.created_at)`)
   const touch = db.prepare('UPDATE npm_packages SET rev = rev + 1, modified_at = ? WHERE repo = ? AND name = ?')
   const deletePackage = db.prepare('DELETE FROM npm_packages WHERE repo = ? AND name = ?')
   const versions = db.prepare('SELECT * FROM npm_versions WHERE repo = ? AND name = ?')
@@ -146,7 +149,7 @@ export function createNpmIndex(db: Db): NpmIndex {
       return out
     },
     addVersion: (row, tagNames) => {
-      const now = Date.now()
+      const now = row.publishedAt
       insertPackage.run(row.repo, row.name, now, now)
       insertVersion.run(row)
       for (const tag of tagNames) upsertTag.run(row.repo, row.name, tag, row.version)
@@ -161,7 +164,7 @@ export function createNpmIndex(db: Db): NpmIndex {
       if ((countVersions.get(repo, name) as { n: number }).n === 0) deletePackage.run(repo, name)
     },
     removePackage: (repo, name) => void deletePackage.run(repo, name),
-    touch: (repo, name) => void touch.run(Date.now(), repo, name),
+    touch: (repo, name, at) => void touch.run(at ?? Date.now(), repo, name),
     ensureLatest: (repo, name) => {
       const current = index.tags(repo, name)
       if (current.latest !== undefined) return

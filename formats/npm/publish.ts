@@ -16,6 +16,8 @@ import { storedManifests } from './packument.ts'
 import { Base64Decoder, PublishBodyScanner } from './publish-body.ts'
 import type { NpmDeps } from './read.ts'
 import { readTarballManifest } from './tarball-manifest.ts'
+import type { VersionRow } from './npm-index.ts'
+import { deprecationPointer, distTagPointer, ensureLatestPointer, refreshPackage, versionProperties } from './replication.ts'
 import { applyUpdate } from './update.ts'
 
 /** What the body of `PUT /{name}` turned out to be. */
@@ -154,15 +156,32 @@ export async function putPackage(deps: NpmDeps, request: FastifyRequest, reply: 
   const publisher = ctx.userName(request)
   const stored = storedManifests({ ...manifest, _id: `${name}@${version}`, ...(publisher ? { _npmUser: { name: publisher } } : {}) })
   const path = tarballPath(name, version)
+  const deprecated = typeof manifest.deprecated === 'string' && manifest.deprecated !== '' ? manifest.deprecated : null
   const revision = ctx.artifacts.transaction(() => {
     refuseRepublish()
+    const row: VersionRow = {
+      repo: target.key,
+      name,
+      version,
+      manifest: stored.manifest,
+      abbreviated: stored.abbreviated,
+      deprecated,
+      path,
+      sha256: blob.sha256,
+      shasum: blob.sha1,
+      integrity: integrityOf(blob),
+      size: blob.size,
+      publishedBy: publisher,
+      publishedAt: Date.now(),
+    }
     try {
       ctx.artifacts.put({
         repo: target.key,
         path,
         blob,
         contentType: 'application/octet-stream',
-        properties: { 'npm.name': name, 'npm.version': version },
+        // What another node of the mesh rebuilds the version row from (replication.ts).
+        properties: versionProperties(row),
         createdBy: publisher,
         overwrite: false,
       })
@@ -172,24 +191,12 @@ export async function putPackage(deps: NpmDeps, request: FastifyRequest, reply: 
       }
       throw err
     }
-    deps.index.addVersion(
-      {
-        repo: target.key,
-        name,
-        version,
-        manifest: stored.manifest,
-        abbreviated: stored.abbreviated,
-        deprecated: typeof manifest.deprecated === 'string' && manifest.deprecated !== '' ? manifest.deprecated : null,
-        path,
-        sha256: blob.sha256,
-        shasum: blob.sha1,
-        integrity: integrityOf(blob),
-        size: blob.size,
-        publishedBy: publisher,
-        publishedAt: Date.now(),
-      },
-      tags,
-    )
+    deps.index.addVersion(row, tags)
+    // Dist-tags and deprecations are pointers (last writer wins across the mesh); the rows follow them.
+    for (const tag of tags) ctx.pointers.set(target.key, distTagPointer(name, tag), version, publisher)
+    if (deprecated !== null) ctx.pointers.set(target.key, deprecationPointer(name, version), deprecated, publisher)
+    ensureLatestPointer(deps.index, ctx.pointers, target.key, name, publisher)
+    refreshPackage(deps.index, ctx.pointers, target.key, name)
     return deps.index.getPackage(target.key, name)?.rev ?? 1
   })
   return reply.code(201).send({ ok: true, id: name, rev: String(revision) })

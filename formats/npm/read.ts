@@ -7,6 +7,8 @@ import { ABBREVIATED_MEDIA_TYPE, DEFAULT_SEARCH_SIZE, MAX_SEARCH_SIZE, NPM_FORMA
 import type { NpmIndex, SearchCandidate } from './npm-index.ts'
 import { isValidPackageName } from './names.ts'
 import { mergePackage, packumentEtag, renderPackument, renderVersion, type MergedPackage, type PackageSource } from './packument.ts'
+import { getRemotePackument, loadPackageAnywhere, serveRemoteTarball } from './remote.ts'
+import { cacheHeaders } from '../core/index.ts'
 
 export interface NpmDeps {
   ctx: FormatContext
@@ -44,10 +46,13 @@ export async function getPackument(deps: NpmDeps, request: FastifyRequest, reply
   // ?write=true is the document a client edits and PUTs back (deprecate, unpublish): the one
   // repository that takes writes, not the merged view.
   const write = query.get('write') === 'true'
+  if (repo.type === 'remote') return getRemotePackument(deps, request, reply, repo, name, wantsAbbreviated(request))
   const repos = write && repo.type === 'virtual' ? [deployTarget(deps.ctx, repo)] : readOrder(deps.ctx, repo)
-  const pkg = loadPackage(deps, repos, name)
-  if (!pkg) packageNotFound(name)
   const abbreviated = !write && wantsAbbreviated(request)
+  const loaded = await loadPackageAnywhere(deps, repos, name, abbreviated)
+  const pkg = loaded.pkg
+  if (!pkg) packageNotFound(name)
+  if (loaded.cache) cacheHeaders(reply, loaded.cache)
   const base = tarballBase(deps.ctx, request, repo)
   const etag = packumentEtag(pkg, base, abbreviated)
   reply.header('etag', etag).header('vary', 'accept, authorization').header('cache-control', 'no-cache')
@@ -62,7 +67,7 @@ export async function getPackument(deps: NpmDeps, request: FastifyRequest, reply
 export async function getVersion(deps: NpmDeps, request: FastifyRequest, reply: FastifyReply, repo: Repository, name: string, spec: string) {
   deps.ctx.authorize(request, repo, 'read')
   if (!isValidPackageName(name)) packageNotFound(name)
-  const pkg = loadPackage(deps, readOrder(deps.ctx, repo), name)
+  const pkg = (await loadPackageAnywhere(deps, readOrder(deps.ctx, repo), name, false)).pkg
   if (!pkg) packageNotFound(name)
   const version = pkg.tags[spec] ?? (semver.valid(spec) ? spec : semver.maxSatisfying(pkg.versions.map((v) => v.version), spec))
   const row = pkg.versions.find((v) => v.version === version)
@@ -76,6 +81,11 @@ export async function getTarball(deps: NpmDeps, request: FastifyRequest, reply: 
   ctx.authorize(request, repo, 'read')
   const path = `${name}/-/${file}`
   for (const r of readOrder(ctx, repo)) {
+    if (r.type === 'remote') {
+      const served = await serveRemoteTarball(deps, request, reply, r, name, file)
+      if (served) return served
+      continue
+    }
     const artifact = ctx.artifacts.get(r.key, path)
     if (!artifact) continue
     const blob = ctx.blobIndex.get(artifact.sha256)
@@ -88,7 +98,7 @@ export async function getTarball(deps: NpmDeps, request: FastifyRequest, reply: 
 /** GET /-/package/{name}/dist-tags. */
 export async function getDistTags(deps: NpmDeps, request: FastifyRequest, reply: FastifyReply, repo: Repository, name: string) {
   deps.ctx.authorize(request, repo, 'read')
-  const pkg = isValidPackageName(name) ? loadPackage(deps, readOrder(deps.ctx, repo), name) : undefined
+  const pkg = isValidPackageName(name) ? (await loadPackageAnywhere(deps, readOrder(deps.ctx, repo), name, true)).pkg : undefined
   if (!pkg) packageNotFound(name)
   return reply.header('cache-control', 'no-cache').send(pkg.tags)
 }

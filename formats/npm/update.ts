@@ -4,6 +4,7 @@ import { InvalidInputError, MalformedJsonError, BodyTooLargeError, NotFoundError
 import { MAX_SMALL_BODY_BYTES } from './constants.ts'
 import { validatePackageName, validateTag } from './names.ts'
 import type { NpmDeps } from './read.ts'
+import { deprecationPointer, distTagPointer, ensureLatestPointer, refreshPackage, removePackagePointers, removeVersionPointers } from './replication.ts'
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -65,24 +66,23 @@ export function applyUpdate(
       if (!(row.version in versions)) continue
       const manifest = versions[row.version]
       const d = isObject(manifest) ? manifest.deprecated : undefined
-      if (index.setDeprecated(target.key, name, row.version, typeof d === 'string' && d !== '' ? d : null)) changed = true
+      const message = typeof d === 'string' && d !== '' ? d : null
+      // Deprecations are pointers (last writer wins across the mesh); refreshPackage applies them to the rows.
+      const pointer = deprecationPointer(name, row.version)
+      if (message !== null) changed = ctx.pointers.set(target.key, pointer, message, by) || changed
+      else if (ctx.pointers.get(target.key, pointer)) changed = ctx.pointers.delete(target.key, pointer, by) || changed
     }
     for (const row of removed) {
       ctx.artifacts.delete(target.key, row.path, by)
       index.removeVersion(target.key, name, row.version)
+      removeVersionPointers(ctx.pointers, target.key, name, row.version, by)
       changed = true
     }
     if (removeMissing && index.getPackage(target.key, name)) {
-      const current = index.tags(target.key, name)
-      for (const [tag, v] of tags) {
-        if (current[tag] !== v) {
-          index.setTag(target.key, name, tag, v)
-          changed = true
-        }
-      }
-      index.ensureLatest(target.key, name)
+      for (const [tag, v] of tags) changed = ctx.pointers.set(target.key, distTagPointer(name, tag), v, by) || changed
+      ensureLatestPointer(index, ctx.pointers, target.key, name, by)
     }
-    if (changed && index.getPackage(target.key, name)) index.touch(target.key, name)
+    refreshPackage(index, ctx.pointers, target.key, name, changed)
     return index.getPackage(target.key, name)?.rev ?? 0
   })
   return { rev: String(rev) }
@@ -98,6 +98,7 @@ export async function deletePackage(deps: NpmDeps, request: FastifyRequest, repl
     const rows = index.versions(target.key, name)
     for (const row of rows) ctx.artifacts.delete(target.key, row.path, by)
     index.removePackage(target.key, name)
+    removePackagePointers(ctx.pointers, target.key, name, by)
     return rows.length
   })
   if (removed === 0) throw new NotFoundError(`package '${name}' not found`)
@@ -118,10 +119,9 @@ export async function deleteTarball(deps: NpmDeps, request: FastifyRequest, repl
     const row = index.versions(target.key, name).find((v) => v.path === path)
     if (row) {
       index.removeVersion(target.key, name, row.version)
-      if (index.getPackage(target.key, name)) {
-        index.ensureLatest(target.key, name)
-        index.touch(target.key, name)
-      }
+      removeVersionPointers(ctx.pointers, target.key, name, row.version, by)
+      ensureLatestPointer(index, ctx.pointers, target.key, name, by)
+      refreshPackage(index, ctx.pointers, target.key, name, true)
     }
     return ctx.artifacts.delete(target.key, path, by) || row !== undefined
   })
@@ -140,8 +140,8 @@ export async function putDistTag(deps: NpmDeps, request: FastifyRequest, reply: 
   if (typeof version !== 'string') throw new InvalidInputError('the body must be a JSON string naming a version')
   ctx.artifacts.transaction(() => {
     if (!index.getVersion(target.key, name, version)) throw new NotFoundError(`version ${version} of '${name}' not found`)
-    index.setTag(target.key, name, tag, version)
-    index.touch(target.key, name)
+    ctx.pointers.set(target.key, distTagPointer(name, tag), version, ctx.userName(request))
+    refreshPackage(index, ctx.pointers, target.key, name, true)
   })
   return reply.code(201).send({ ok: true, id: name, 'dist-tags': index.tags(target.key, name) })
 }
@@ -152,9 +152,11 @@ export async function deleteDistTag(deps: NpmDeps, request: FastifyRequest, repl
   const target = deployTarget(ctx, repo)
   ctx.authorize(request, target, 'write')
   if (tag === 'latest') throw new InvalidInputError('the latest dist-tag cannot be removed; point it at another version instead')
+  const by = ctx.userName(request)
   const removed = ctx.artifacts.transaction(() => {
-    if (!index.removeTag(target.key, name, tag)) return false
-    index.touch(target.key, name)
+    if (index.tags(target.key, name)[tag] === undefined) return false
+    ctx.pointers.delete(target.key, distTagPointer(name, tag), by)
+    refreshPackage(index, ctx.pointers, target.key, name, true)
     return true
   })
   if (!removed) throw new NotFoundError(`'${name}' has no dist-tag '${tag}'`)

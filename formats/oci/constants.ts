@@ -38,3 +38,8 @@ export const UPLOADS_DIR = 'oci-uploads'
 
 /** Artifact path prefix of layers and configs (once per repository). */
 export const BLOBS_PREFIX = '_blobs/sha256'
+/**
+ * A manifest's annotations are copied into its artifact's properties (what another node of the
+ * mesh rebuilds its index row from) when their JSON is at most this long; larger ones stay local.
+ */
+export const MAX_REPLICATED_ANNOTATIONS_BYTES = 16 * 1024

@@ -112,6 +112,9 @@ export const WIRE_ERRORS: Record<string, { status: number; code: OciWireCode }> 
   AK_DATA_DIR_LOCKED: { status: 500, code: 'UNKNOWN' },
   AK_STORAGE_ERROR: { status: 503, code: 'UNKNOWN' },
   AK_SHUTTING_DOWN: { status: 503, code: 'UNKNOWN' },
+  AK_UPSTREAM_UNAVAILABLE: { status: 502, code: 'UNKNOWN' },
+  AK_UPSTREAM_TIMEOUT: { status: 504, code: 'UNKNOWN' },
+  AK_UPSTREAM_INVALID: { status: 502, code: 'UNKNOWN' },
 }
 
 /** Fastify's own errors that are the client's fault. */

@@ -20,6 +20,7 @@ export { parseName, parseReference, parseDigest, matchRoute, type Route, type Oc
 export { paginate, parsePage, mergeSorted } from './pagination.ts'
 export { parseContentRange } from './routes-blobs.ts'
 export { UploadManager, type UploadSession, type UploadManagerInit } from './uploads.ts'
+export { isOciMutablePath, ociReplicationHooks } from './replication.ts'
 
 /**
  * OCI Distribution Spec 1.1 at /v2/: the first segment of an image name is the repository

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { sendBlob } from '../core/index.ts'
 import { BodyTimeoutError, type BlobDigests, type BlobRecord } from '../../store/index.ts'
-import { MAX_MANIFEST_BYTES } from './constants.ts'
+import { MAX_MANIFEST_BYTES, MAX_REPLICATED_ANNOTATIONS_BYTES } from './constants.ts'
 import {
   DigestInvalidError,
   ManifestBlobUnknownError,
@@ -171,6 +171,10 @@ export function manifestRoutes(registry: OciRegistry) {
         mediaType: parsed.mediaType,
         ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}),
         ...(parsed.subject ? { subject: parsed.subject.digest } : {}),
+        // With the fields above, what another node of the mesh rebuilds the oci_manifests row from.
+        ...(parsed.annotations && JSON.stringify(parsed.annotations).length <= MAX_REPLICATED_ANNOTATIONS_BYTES
+          ? { annotations: parsed.annotations }
+          : {}),
       }
       ctx.artifacts.put({ repo: target.key, path: manifestPath(image, hex), blob, contentType: parsed.mediaType, properties, createdBy, overwrite: false })
       index.putManifest({

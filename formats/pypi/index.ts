@@ -15,6 +15,9 @@ import { distPath, distProperties, METADATA_SUFFIX, PACKAGES_DIR, projectDir } f
 import { isNormalizedProjectName, isValidProjectName, normalizeProjectName } from './names.ts'
 import { CONTENT_TYPES, negotiateSimpleFormat, renderProjectList, renderProjectPage, type IndexFile } from './simple-index.ts'
 import { handleUpload } from './upload.ts'
+import { cacheHeaders } from '../core/index.ts'
+import { mergedProjectFiles, REMOTE_PAGES_DIR, serveRemoteFile } from './remote.ts'
+import { renderMergedPage } from './remote-page.ts'
 import { pypiErrorHandler } from './wire-errors.ts'
 
 export { PYPI_FORMAT, SIMPLE_API_VERSION, SIMPLE_HTML, SIMPLE_JSON } from './constants.ts'
@@ -117,6 +120,8 @@ export function pypiFormat(ctx: FormatContext) {
         const members = readable(request, request.params.repo)
         const projects = new Set<string>()
         for (const m of members) for (const d of ctx.artifacts.list(m.key, PACKAGES_DIR).dirs) projects.add(d)
+        // Remote members list the projects this node has fetched pages of.
+        for (const m of members) if (m.type === 'remote') for (const d of ctx.artifacts.list(m.key, REMOTE_PAGES_DIR).dirs) projects.add(d)
         return sendIndex(request, reply, (f) => renderProjectList([...projects].sort(), f))
       },
     })
@@ -129,6 +134,12 @@ export function pypiFormat(ctx: FormatContext) {
       // Redirect to the normalised name, relative so that proxies in front keep working.
       if (!trailingSlash) return redirect(reply, `${encodeURIComponent(project)}/`)
       if (!isNormalizedProjectName(raw)) return redirect(reply, `../${encodeURIComponent(project)}/`)
+      if (members.some((m) => m.type === 'remote')) {
+        const merged = await mergedProjectFiles(ctx, members, project, (m) => projectFiles([m], project))
+        if (merged.files.length === 0) throw new NotFoundError(`no project '${project}' in repository '${key}'`)
+        if (merged.cache) cacheHeaders(reply, merged.cache)
+        return sendIndex(request, reply, (f) => renderMergedPage(project, merged.files, f))
+      }
       const files = projectFiles(members, project)
       if (files.length === 0) throw new NotFoundError(`no project '${project}' in repository '${key}'`)
       return sendIndex(request, reply, (f) => renderProjectPage(project, files, f))
@@ -148,6 +159,11 @@ export function pypiFormat(ctx: FormatContext) {
         const path = validateArtifactPath(distPath(normalizeProjectName(raw), filename))
         let found: Artifact | undefined
         for (const m of members) {
+          if (m.type === 'remote') {
+            const served = await serveRemoteFile(ctx, request, reply, m, normalizeProjectName(raw), filename)
+            if (served) return served
+            continue
+          }
           found = ctx.artifacts.get(m.key, path)
           if (found) break
         }

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto'
-import { compareHlc, CHUNK_SIZE, type Db, type Hlc, type ReplicationLog, type SignedEvent } from '../../store/index.ts'
+import { compareHlc, CHUNK_SIZE, LOCAL_ORIGIN_PREFIX, type Db, type FormatReplicationHooks, type Hlc, type ReplicationLog, type SignedEvent } from '../../store/index.ts'
+import { createHookDispatch, createPointerApplier, isPointerKind, type HookErrorHandler } from './apply-pointers.ts'
+import { contentFilter, effectiveReplication, selectsNode, type ContentFilter, type ReplicationMode, type SelfDescription } from './selection.ts'
 
 interface PathEvent {
   origin: string
@@ -25,6 +27,37 @@ function order(a: PathEvent, b: PathEvent): number {
 export interface EventApplier {
   /** Stores and applies verified events in one transaction; returns how many were new. */
   apply(events: SignedEvent[]): number
+  /**
+   * Applies every held event of `repo` again (repository, then all paths and pointers): after it
+   * was created here by an admin, left local-only mode, or this node became selected for it.
+   */
+  rematerialise(repo: string): void
+}
+
+/** A blob recorded from a replicated event without its bytes: the swarm fetches it (eager) or waits (lazy). */
+export interface RemoteBlob {
+  sha256: string
+  repo: string
+  mode: Exclude<ReplicationMode, 'local-only'>
+}
+
+export interface EventApplierOptions {
+  /** The formats' hooks that keep their index tables in step (npm versions, OCI tags…). */
+  hooks?: readonly FormatReplicationHooks[]
+  /** Called when a hook throws (its own writes are rolled back; the batch still applies). */
+  onHookError?: HookErrorHandler
+  /**
+   * This node's peer ID and labels, matched against each repository's replication peers and
+   * labels. Undefined: every repository selects this node.
+   */
+  self?: SelfDescription
+  /**
+   * Create a repository this node lacks when its events arrive (with the origin's settings).
+   * When false the events are kept and applied once an admin creates it. @default true
+   */
+  autoCreate?: boolean
+  /** Blobs recorded without bytes by an apply, after its transaction committed. */
+  onRemoteBlobs?: (blobs: RemoteBlob[]) => void
 }
 
 /**
@@ -34,14 +67,17 @@ export interface EventApplier {
  * - immutable repositories: the earliest put (lowest HLC, then origin) wins, the others with
  *   different bytes are kept in replication_conflicts;
  * - other repositories: the latest put wins (last writer by HLC).
- * Repository create/update/delete: the latest event by HLC wins.
+ * Repository create/update/delete: the latest event by HLC wins. Pointer events: apply-pointers.ts.
+ * Formats' hooks (options.hooks) see every recomputed path and pointer, in the same transaction.
  */
-export function createEventApplier(db: Db, log: ReplicationLog): EventApplier {
+export function createEventApplier(db: Db, log: ReplicationLog, options: EventApplierOptions = {}): EventApplier {
+  const hooks = createHookDispatch(db, options.hooks ?? [], options.onHookError)
+  const pointers = createPointerApplier(db, hooks)
   const pathEvents = db.prepare(`SELECT origin, seq, hlc_ms, hlc_counter, kind, sha256, payload FROM events
-    WHERE repo = ? AND path = ? AND kind IN ('artifact.put', 'artifact.delete')`)
+    WHERE repo = ? AND path = ? AND kind IN ('artifact.put', 'artifact.delete') AND origin NOT LIKE '${LOCAL_ORIGIN_PREFIX}%'`)
   const repoEvents = db.prepare(`SELECT origin, seq, hlc_ms, hlc_counter, kind, sha256, payload FROM events
-    WHERE repo = ? AND path IS NULL AND kind IN ('repo.create', 'repo.update', 'repo.delete')`)
-  const getRepo = db.prepare('SELECT key, settings FROM repositories WHERE key = ?')
+    WHERE repo = ? AND path IS NULL AND kind IN ('repo.create', 'repo.update', 'repo.delete') AND origin NOT LIKE '${LOCAL_ORIGIN_PREFIX}%'`)
+  const getRepo = db.prepare('SELECT key, type, settings FROM repositories WHERE key = ?')
   const upsertRepo = db.prepare(`INSERT INTO repositories (key, format, type, description, public, settings, created_at, updated_at)
     VALUES (@key, @format, @type, @description, @public, @settings, @now, @now)
     ON CONFLICT (key) DO UPDATE SET description = excluded.description, public = excluded.public,
@@ -75,10 +111,51 @@ export function createEventApplier(db: Db, log: ReplicationLog): EventApplier {
     payload: r.payload,
   })
 
+  const autoCreate = options.autoCreate ?? true
+  const remoteBlobs: RemoteBlob[] = []
+  /** Compiled replication settings, by the settings text they came from. */
+  const compiled = new Map<string, Materialisation>()
+  interface Materialisation {
+    /** This node applies other nodes' content events of the repository. */
+    applies: boolean
+    mode: RemoteBlob['mode']
+    filter: ContentFilter
+  }
+  const materialisationOf = (type: string, settingsText: string): Materialisation => {
+    const key = `${type}\u0000${settingsText}`
+    let m = compiled.get(key)
+    if (!m) {
+      const r = effectiveReplication(type, JSON.parse(settingsText) as unknown)
+      m = {
+        applies: r.mode !== 'local-only' && (!options.self || selectsNode(r, options.self)),
+        mode: r.mode === 'local-only' ? 'lazy' : r.mode,
+        filter: contentFilter(r.filters),
+      }
+      if (compiled.size > 1000) compiled.clear()
+      compiled.set(key, m)
+    }
+    return m
+  }
+  type RepoRow = { key: string; type: string; settings: string }
+  /** The repository here and how this node treats others' events for it; undefined when absent. */
+  const localRepo = (repo: string): (Materialisation & { row: RepoRow }) | undefined => {
+    const row = getRepo.get(repo) as RepoRow | undefined
+    return row && { row, ...materialisationOf(row.type, row.settings) }
+  }
+
   const recomputeRepo = (repo: string): void => {
+    const here = getRepo.get(repo) as RepoRow | undefined
+    // Local-only here: this node's copy is detached; others' events are kept, not applied.
+    if (here && effectiveReplication(here.type, JSON.parse(here.settings) as unknown).mode === 'local-only') return
     const events = (repoEvents.all(repo) as Row[]).map(toEvent).sort(order)
     const last = events[events.length - 1]
     if (!last) return
+    if (!here) {
+      // Not here: create it only when auto-create is on and the origin's settings select this node.
+      if (last.kind === 'repo.delete' || !autoCreate) return
+      const p = JSON.parse(last.payload) as { type?: unknown; settings?: unknown }
+      if (typeof p.type !== 'string' || !materialisationOf(p.type, JSON.stringify(p.settings ?? {})).applies) return
+    }
     if (last.kind === 'repo.delete') {
       deleteRepoArtifacts.run(repo)
       deleteRepoPermissions.run(repo)
@@ -99,16 +176,21 @@ export function createEventApplier(db: Db, log: ReplicationLog): EventApplier {
   }
 
   const recomputePath = (repo: string, path: string): void => {
-    const repoRow = getRepo.get(repo) as { settings: string } | undefined
-    if (!repoRow) return
-    const immutable = (JSON.parse(repoRow.settings) as { immutable?: boolean }).immutable === true
+    const here = localRepo(repo)
+    if (!here?.applies) return
+    const repoRow = here.row
+    const immutable = (JSON.parse(repoRow.settings) as { immutable?: boolean }).immutable === true && !hooks.isMutablePath(repo, path)
     const events = (pathEvents.all(repo, path) as Row[]).map(toEvent).sort(order)
+    // Filters: an excluded path is left as it is here (never removed), its events kept.
+    const latestPut = events.filter((e) => e.kind === 'artifact.put').pop()
+    if (!here.filter.path(path, latestPut && (JSON.parse(latestPut.payload) as PutPayload).properties)) return
     let lastDelete: PathEvent | undefined
     for (const e of events) if (e.kind === 'artifact.delete') lastDelete = e
     const live = events.filter((e) => e.kind === 'artifact.put' && e.sha256 && (!lastDelete || order(e, lastDelete) > 0))
     deleteConflicts.run(repo, path)
     if (live.length === 0) {
       deleteArtifact.run(repo, path)
+      hooks.artifactChanged(repo, path)
       return
     }
     let winner: PathEvent
@@ -156,6 +238,7 @@ export function createEventApplier(db: Db, log: ReplicationLog): EventApplier {
         now: Date.now(),
       })
       insertRemoteBlob.run(sha256, winner.origin, Date.now())
+      remoteBlobs.push({ sha256, repo, mode: here.mode })
     }
     const slash = path.lastIndexOf('/')
     upsertArtifact.run({
@@ -169,23 +252,73 @@ export function createEventApplier(db: Db, log: ReplicationLog): EventApplier {
       created: winner.hlc.ms,
       now: Date.now(),
     })
+    hooks.artifactChanged(repo, path)
   }
 
   const applyAll = db.transaction((events: SignedEvent[]): number => {
     let added = 0
     const repos = new Set<string>()
     const paths = new Map<string, { repo: string; path: string }>()
+    const names = new Map<string, { repo: string; name: string }>()
     for (const e of events) {
       if (!log.insertRemote(e)) continue
       added++
       if (e.kind.startsWith('repo.')) repos.add(e.repo)
+      else if (e.path !== null && isPointerKind(e.kind)) names.set(`${e.repo}\u0000${e.path}`, { repo: e.repo, name: e.path })
       else if (e.path !== null) paths.set(`${e.repo}\u0000${e.path}`, { repo: e.repo, path: e.path })
     }
-    for (const r of repos) recomputeRepo(r)
-    for (const { repo, path } of paths.values()) recomputePath(repo, path)
+    const whole = new Set<string>()
+    for (const r of repos) {
+      const before = localRepo(r)
+      recomputeRepo(r)
+      const after = localRepo(r)
+      // Newly selected (or new settings, e.g. filters): apply everything held for it from the log.
+      if (after?.applies && (!before?.applies || before.row.settings !== after.row.settings)) {
+        rematerialiseContent(r)
+        whole.add(r)
+      }
+    }
+    for (const { repo, path } of paths.values()) if (!whole.has(repo)) recomputePath(repo, path)
+    for (const { repo, name } of names.values()) if (!whole.has(repo)) recomputePointer(repo, name)
     return added
   })
-  return { apply: (events) => applyAll(events) }
+
+  const recomputePointer = (repo: string, name: string): void => {
+    const here = localRepo(repo)
+    if (here?.applies && here.filter.tag(name)) pointers.recompute(repo, name)
+  }
+  const contentPaths = db.prepare(`SELECT DISTINCT path, kind IN ('pointer.set', 'pointer.delete') AS pointer FROM events
+    WHERE repo = ? AND path IS NOT NULL AND origin NOT LIKE '${LOCAL_ORIGIN_PREFIX}%'`)
+  /** Recomputes every path and pointer of `repo` from the events held for it. */
+  const rematerialiseContent = (repo: string): void => {
+    for (const r of contentPaths.all(repo) as { path: string; pointer: number }[]) {
+      if (r.pointer) recomputePointer(repo, r.path)
+      else recomputePath(repo, r.path)
+    }
+  }
+  const rematerialiseAll = db.transaction((repo: string) => {
+    recomputeRepo(repo)
+    rematerialiseContent(repo)
+  })
+
+  /** Runs one applying transaction, then hands the blobs it recorded without bytes to onRemoteBlobs. */
+  const reporting = <T>(fn: () => T): T => {
+    remoteBlobs.length = 0
+    let result: T
+    try {
+      result = fn()
+    } catch (err) {
+      remoteBlobs.length = 0
+      throw err
+    }
+    const recorded = remoteBlobs.splice(0)
+    if (recorded.length > 0) options.onRemoteBlobs?.(recorded)
+    return result
+  }
+  return {
+    apply: (events) => reporting(() => applyAll(events)),
+    rematerialise: (repo) => reporting(() => rematerialiseAll(repo)),
+  }
 }
 
 export interface ReplicationState {
@@ -195,34 +328,46 @@ export interface ReplicationState {
   repositories: number
   artifacts: number
   tombstones: number
+  /** Mutable pointers held, tombstones of removed ones included. */
+  pointers: number
 }
 
 /**
  * A hash of this node's replicated state, equal on every node that holds the same events: one
- * JSON line per repository (key, format, type), artifact (repo, path, sha256) and tombstone
- * (repo, path deleted and not re-published), in key order.
+ * JSON line per repository (key, format, type), artifact (repo, path, sha256), tombstone
+ * (repo, path deleted and not re-published) and pointer (repo, name, value), in key order.
  */
+/** Repositories whose replication mode is local-only here: outside the replicated state. */
+const LOCAL_ONLY_REPOS = `SELECT key FROM repositories WHERE json_extract(settings, '$.replication.mode') = 'local-only'`
+
 export function replicationState(db: Db, log: ReplicationLog): ReplicationState {
   const h = createHash('sha256')
   let repositories = 0
   let artifacts = 0
   let tombstones = 0
-  for (const r of db.prepare('SELECT key, format, type FROM repositories ORDER BY key').iterate() as IterableIterator<{ key: string; format: string; type: string }>) {
+  for (const r of db.prepare(`SELECT key, format, type FROM repositories WHERE key NOT IN (${LOCAL_ONLY_REPOS}) ORDER BY key`).iterate() as IterableIterator<{ key: string; format: string; type: string }>) {
     h.update(`${JSON.stringify(['repo', r.key, r.format, r.type])}\n`)
     repositories++
   }
-  for (const a of db.prepare('SELECT repo, path, sha256 FROM artifacts ORDER BY repo, path').iterate() as IterableIterator<{ repo: string; path: string; sha256: string }>) {
+  for (const a of db.prepare(`SELECT repo, path, sha256 FROM artifacts WHERE repo NOT IN (${LOCAL_ONLY_REPOS}) ORDER BY repo, path`).iterate() as IterableIterator<{ repo: string; path: string; sha256: string }>) {
     h.update(`${JSON.stringify(['artifact', a.repo, a.path, a.sha256])}\n`)
     artifacts++
   }
   const tomb = db.prepare(`SELECT DISTINCT e.repo, e.path FROM events e WHERE e.kind = 'artifact.delete'
+      AND e.origin NOT LIKE '${LOCAL_ORIGIN_PREFIX}%' AND e.repo NOT IN (${LOCAL_ONLY_REPOS})
       AND EXISTS (SELECT 1 FROM repositories r WHERE r.key = e.repo)
       AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.repo = e.repo AND a.path = e.path) ORDER BY e.repo, e.path`)
   for (const t of tomb.iterate() as IterableIterator<{ repo: string; path: string }>) {
     h.update(`${JSON.stringify(['tombstone', t.repo, t.path])}\n`)
     tombstones++
   }
-  return { hash: h.digest('hex'), versionVector: log.versionVector(), repositories, artifacts, tombstones }
+  // Pointers (dist-tags…): the winning value, or null for a removed one, of every (repo, name).
+  let pointers = 0
+  for (const p of db.prepare(`SELECT repo, name, value FROM pointers WHERE repo NOT IN (${LOCAL_ONLY_REPOS}) ORDER BY repo, name`).iterate() as IterableIterator<{ repo: string; name: string; value: string | null }>) {
+    h.update(`${JSON.stringify(['pointer', p.repo, p.name, p.value])}\n`)
+    pointers++
+  }
+  return { hash: h.digest('hex'), versionVector: log.versionVector(), repositories, artifacts, tombstones, pointers }
 }
 
 export interface ReplicationConflict {

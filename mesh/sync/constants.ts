@@ -15,3 +15,10 @@ export const ANTI_ENTROPY_INTERVAL = 5 * SECOND
 export const LOCAL_CHANGE_POLL_INTERVAL = 200
 /** A silent sync stream is abandoned after this. */
 export const SYNC_IDLE_TIMEOUT = 15 * SECOND
+/**
+ * One pull answers at most this many events; the 'done' then advertises the server's version
+ * vector, and the puller (seeing it is still behind) pulls again. Bounds one stream's work.
+ */
+export const MAX_PULL_EVENTS = 20_000
+/** One pull answers at most this many encoded bytes (same continuation as MAX_PULL_EVENTS). */
+export const MAX_PULL_BYTES = 64 * 1024 * 1024

@@ -3,17 +3,21 @@ import type { SignedEvent } from '../../store/index.ts'
 
 /*
  * Wire format of /ak/sync/1.0.0: length-prefixed (unsigned varint) UTF-8 JSON messages.
- *   puller → server: {type:'pull', versionVector} | {type:'notify'}
- *   server → puller: {type:'events', events:[WireEvent…]}* then {type:'done'}
+ *   puller → server: {type:'pull', versionVector} | {type:'notify', versionVector?}
+ *   server → puller: {type:'events', events:[WireEvent…]}* then {type:'done', versionVector?}
+ * The optional version vectors advertise what the sender holds (per-origin lag; a 'done' whose
+ * vector is above what the puller now holds means the server capped the pull: pull again).
  * Events travel as stored: payload is the exact JSON text the origin signed.
  */
 
 const peerIdText = z.string().min(1).max(128).regex(/^[1-9A-HJ-NP-Za-km-z]+$/)
 const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
+/** A version vector as it travels; the request limit (MAX_REQUEST_BYTES) bounds its size. */
+const versionVector = z.record(peerIdText, count)
 
 export const pullRequest = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('pull'), versionVector: z.record(peerIdText, count) }).strict(),
-  z.object({ type: z.literal('notify') }).strict(),
+  z.object({ type: z.literal('pull'), versionVector }).strict(),
+  z.object({ type: z.literal('notify'), versionVector: versionVector.optional() }).strict(),
 ])
 export type PullRequest = z.infer<typeof pullRequest>
 
@@ -23,7 +27,7 @@ const wireEvent = z
     seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
     hlc: z.object({ ms: count, counter: count }).strict(),
     repo: z.string().min(1).max(256),
-    kind: z.enum(['repo.create', 'repo.update', 'repo.delete', 'artifact.put', 'artifact.delete']),
+    kind: z.enum(['repo.create', 'repo.update', 'repo.delete', 'artifact.put', 'artifact.delete', 'pointer.set', 'pointer.delete']),
     path: z.string().min(1).max(4096).nullable(),
     sha256: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
     payload: z.string().max(4 * 1024 * 1024),
@@ -34,7 +38,7 @@ export type WireEvent = z.infer<typeof wireEvent>
 
 export const serverMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('events'), events: z.array(wireEvent).min(1).max(500) }).strict(),
-  z.object({ type: z.literal('done') }).strict(),
+  z.object({ type: z.literal('done'), versionVector: versionVector.optional() }).strict(),
 ])
 export type ServerMessage = z.infer<typeof serverMessage>
 
@@ -72,4 +76,13 @@ export function toWire(e: SignedEvent): WireEvent | undefined {
 
 export function fromWire(e: WireEvent): SignedEvent {
   return { ...e, signature: new Uint8Array(Buffer.from(e.signature, 'base64')) }
+}
+
+/** The length-prefix errors of @libp2p/utils lpStream: an oversized or garbled frame is a protocol violation too. */
+const FRAMING_ERRORS = new Set(['InvalidDataLengthError', 'InvalidMessageLengthError', 'InvalidDataLengthLengthError'])
+
+/** `err` as a SyncProtocolError when the peer caused it (bad frame or message), else unchanged. */
+export function asProtocolError(err: unknown): unknown {
+  if (err instanceof Error && FRAMING_ERRORS.has(err.name)) return new SyncProtocolError(`bad frame: ${err.message}`, 'malformed')
+  return err
 }

@@ -1,20 +1,24 @@
 import { lpStream } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
-import { signingBytes, type Db, type ReplicationLog, type SignedEvent } from '../../store/index.ts'
+import { signingBytes, type Db, type FormatReplicationHooks, type ReplicationLog, type SignedEvent } from '../../store/index.ts'
 import type { MeshHost, MeshLogger } from '../host.ts'
 import { verifyBy } from '../signing.ts'
-import { createEventApplier, type EventApplier } from './apply.ts'
+import { createEventApplier, type EventApplier, type RemoteBlob } from './apply.ts'
+import { createFloodGuard, type FloodGuard, type FloodLimits } from './flood-guard.ts'
+import { createLagTracker, type LagTracker, type OriginLag } from './lag.ts'
 import {
   ANTI_ENTROPY_INTERVAL,
   LOCAL_CHANGE_POLL_INTERVAL,
   MAX_BATCH_BYTES,
   MAX_BATCH_EVENTS,
   MAX_MESSAGE_BYTES,
+  MAX_PULL_BYTES,
+  MAX_PULL_EVENTS,
   MAX_REQUEST_BYTES,
   SYNC_IDLE_TIMEOUT,
   SYNC_PROTOCOL,
 } from './constants.ts'
-import { decode, encode, fromWire, pullRequest, serverMessage, SyncProtocolError, toWire, type WireEvent } from './messages.ts'
+import { asProtocolError, decode, encode, fromWire, pullRequest, serverMessage, SyncProtocolError, toWire, type WireEvent } from './messages.ts'
 
 /** What the sync service needs from the node. */
 export interface SyncComponents {
@@ -22,11 +26,29 @@ export interface SyncComponents {
   db: Db
   log: ReplicationLog
   logger?: MeshLogger
+  /** The formats' replication hooks (their index tables follow replicated changes). */
+  hooks?: readonly FormatReplicationHooks[]
+  /** This node's labels, matched against repositories' replication labels. @default {} */
+  labels?: Record<string, string>
+  /**
+   * Create repositories this node lacks when their events arrive; when false, keep the events
+   * until an admin creates the repository. @default true
+   */
+  autoCreateRepositories?: boolean
+  /**
+   * Blobs recorded from replicated events without their bytes, with the repository's mode
+   * (eager: fetch now; lazy: on first request). Called after the applying transaction commits.
+   */
+  onRemoteBlobs?: (blobs: RemoteBlob[]) => void
 }
 
-export interface SyncInit {
+export interface SyncInit extends FloodLimits {
   /** @default ANTI_ENTROPY_INTERVAL (5 s) */
   antiEntropyIntervalMs?: number
+  /** Most events one pull answers (then the puller pulls again). @default MAX_PULL_EVENTS (20,000) */
+  maxPullEvents?: number
+  /** Most bytes one pull answers (then the puller pulls again). @default MAX_PULL_BYTES (64 MiB) */
+  maxPullBytes?: number
 }
 
 export interface SyncStats {
@@ -35,6 +57,8 @@ export interface SyncStats {
   /** Events refused: bad signature, impossible sequence, malformed. */
   eventsRejected: number
   pulls: number
+  /** Inbound streams reset for exceeding a flood limit (rate, concurrency, pull size). */
+  floodResets: number
 }
 
 /** Replication-log sync over libp2p: version vectors, bounded batches, verify, apply, relay. */
@@ -44,6 +68,8 @@ export interface SyncService {
   /** Pulls what `peerId` has and we lack (single-flight per peer; a request during a pull queues one more). */
   pull(peerId: string): Promise<void>
   stats(): SyncStats
+  /** Replication lag per origin (held vs. advertised by connected peers). */
+  lag(): OriginLag[]
 }
 
 export function createSyncService(components: SyncComponents, init: SyncInit = {}): SyncService {
@@ -65,7 +91,13 @@ class LogSync implements SyncService {
   private readonly applier: EventApplier
   private readonly running = new Map<string, Promise<void>>()
   private readonly again = new Set<string>()
-  private readonly counters: SyncStats = { eventsApplied: 0, eventsRejected: 0, pulls: 0 }
+  private readonly counters: SyncStats = { eventsApplied: 0, eventsRejected: 0, pulls: 0, floodResets: 0 }
+  private readonly flood: FloodGuard
+  private readonly lagTracker: LagTracker = createLagTracker()
+  private readonly latestOf
+  private readonly ownRepoChanges
+  private readonly maxPullEvents: number
+  private readonly maxPullBytes: number
   private timers: NodeJS.Timeout[] = []
   private lastOwnSeq = 0
   private stopped = false
@@ -76,12 +108,35 @@ class LogSync implements SyncService {
     private readonly init: SyncInit,
   ) {
     this.logger = c.logger ?? NOOP
-    this.applier = createEventApplier(c.db, c.log)
+    this.applier = createEventApplier(c.db, c.log, {
+      hooks: c.hooks,
+      onHookError: (err, what) => this.logger.warn({ err, ...what }, 'a format replication hook failed; its index may lag'),
+      self: { peerId: c.log.origin, labels: c.labels ?? {} },
+      autoCreate: c.autoCreateRepositories ?? true,
+      onRemoteBlobs: c.onRemoteBlobs,
+    })
+    this.flood = createFloodGuard(init)
+    this.maxPullEvents = init.maxPullEvents ?? MAX_PULL_EVENTS
+    this.maxPullBytes = init.maxPullBytes ?? MAX_PULL_BYTES
+    this.latestOf = c.db.prepare('SELECT hlc_ms, received_at FROM events WHERE origin = ? ORDER BY seq DESC LIMIT 1')
+    this.ownRepoChanges = c.db.prepare(`SELECT DISTINCT repo FROM events WHERE origin = ? AND seq > ? AND kind IN ('repo.create', 'repo.update')`)
     this.ownSeq = c.db.prepare('SELECT seq FROM events WHERE origin = ? ORDER BY seq DESC LIMIT 1')
   }
 
   stats(): SyncStats {
     return { ...this.counters }
+  }
+
+  lag(): OriginLag[] {
+    return this.lagTracker.report({
+      held: this.c.log.versionVector(),
+      connected: this.c.host.connectedPeers(),
+      self: this.c.log.origin,
+      latest: (origin) => {
+        const r = this.latestOf.get(origin) as { hlc_ms: number; received_at: number } | undefined
+        return r && { hlcMs: r.hlc_ms, receivedAt: r.received_at }
+      },
+    })
   }
 
   async start(): Promise<void> {
@@ -95,6 +150,7 @@ class LogSync implements SyncService {
     const watch = setInterval(() => {
       const seq = this.currentOwnSeq()
       if (seq !== this.lastOwnSeq) {
+        this.rematerialiseChanged(this.lastOwnSeq)
         this.lastOwnSeq = seq
         this.notifyPeers(undefined)
       }
@@ -109,6 +165,21 @@ class LogSync implements SyncService {
     for (const t of this.timers) clearInterval(t)
   }
 
+  /**
+   * Repositories an admin created or reconfigured here since `after`: events other nodes sent
+   * for them may be held without being applied (auto-create off, not selected, local-only
+   * before): apply what the log holds now.
+   */
+  private rematerialiseChanged(after: number): void {
+    for (const repo of this.ownRepoChanges.pluck().all(this.c.log.origin, after) as string[]) {
+      try {
+        this.applier.rematerialise(repo)
+      } catch (err) {
+        this.logger.warn({ repo, err: (err as Error).message }, 'sync: re-applying held events failed')
+      }
+    }
+  }
+
   private currentOwnSeq(): number {
     return (this.ownSeq.get(this.c.log.origin) as { seq: number } | undefined)?.seq ?? 0
   }
@@ -120,7 +191,7 @@ class LogSync implements SyncService {
       void (async () => {
         const stream = await this.c.host.openStream(peer, SYNC_PROTOCOL, AbortSignal.timeout(SYNC_IDLE_TIMEOUT))
         const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
-        await lp.write(encode({ type: 'notify' }))
+        await lp.write(encode({ type: 'notify', versionVector: this.c.log.versionVector() }))
         await stream.close()
       })().catch((err: unknown) => this.logger.debug({ peer, err: (err as Error).message }, 'sync notify failed'))
     }
@@ -156,9 +227,26 @@ class LogSync implements SyncService {
       const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
       const have = this.c.log.versionVector()
       await lp.write(encode({ type: 'pull', versionVector: have }))
+      // A server caps its answer (maxPullEvents/maxPullBytes) and may overshoot by one message at most.
+      let receivedBytes = 0
+      let receivedEvents = 0
       for (;;) {
-        const msg = decode(serverMessage, (await lp.read({ signal: AbortSignal.timeout(SYNC_IDLE_TIMEOUT) })).subarray())
-        if (msg.type === 'done') break
+        const bytes = (await lp.read({ signal: AbortSignal.timeout(SYNC_IDLE_TIMEOUT) })).subarray()
+        receivedBytes += bytes.length
+        const msg = decode(serverMessage, bytes)
+        if (msg.type === 'done') {
+          if (msg.versionVector) {
+            this.lagTracker.observe(peerId, msg.versionVector, have)
+            // A capped answer: the server holds more than it sent. Pull again (while it helps).
+            const behind = Object.entries(msg.versionVector).some(([o, seq]) => seq > (have[o] ?? 0))
+            if (behind && added > 0) this.again.add(peerId)
+          }
+          break
+        }
+        receivedEvents += msg.events.length
+        if (receivedEvents > this.maxPullEvents + MAX_BATCH_EVENTS || receivedBytes > this.maxPullBytes + MAX_MESSAGE_BYTES) {
+          throw new SyncProtocolError('pull answer beyond the per-pull limits', 'malformed')
+        }
         const batch: SignedEvent[] = []
         for (const w of msg.events) {
           const e = fromWire(w)
@@ -173,7 +261,8 @@ class LogSync implements SyncService {
         this.counters.eventsApplied += n
       }
       await stream.close()
-    } catch (err) {
+    } catch (caught) {
+      const err = asProtocolError(caught)
       if (err instanceof SyncProtocolError) {
         this.counters.eventsRejected++
         this.logger.warn({ peer: peerId, err: err.message }, 'sync: peer sent an invalid message; stream reset')
@@ -192,19 +281,33 @@ class LogSync implements SyncService {
 
   /** Answers one inbound stream: a notification (pull back) or a pull (stream what the peer lacks). */
   private async serve(stream: Stream, remote: string): Promise<void> {
+    if (!this.flood.open(remote)) {
+      this.floodReset(stream, remote, 'too many concurrent sync streams')
+      return
+    }
     try {
       const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES })
       const req = decode(pullRequest, (await lp.read({ signal: AbortSignal.timeout(SYNC_IDLE_TIMEOUT) })).subarray())
+      if (!this.flood.take(remote, req.type)) throw new FloodLimitError(`more ${req.type} messages per second than allowed`)
       if (req.type === 'notify') {
         await stream.close()
+        if (req.versionVector) this.lagTracker.observe(remote, req.versionVector, this.c.log.versionVector())
         void this.pull(remote)
         return
       }
       const out = lp
+      let sentBytes = 0
+      let sentEvents = 0
+      const send = async (message: unknown) => {
+        const bytes = encode(message)
+        sentBytes += bytes.length
+        await out.write(bytes)
+      }
+      const full = () => sentEvents >= this.maxPullEvents || sentBytes >= this.maxPullBytes
       for (const [origin, seq] of Object.entries(this.c.log.versionVector())) {
         let after = req.versionVector[origin] ?? 0
-        while (after < seq && !this.stopped) {
-          const events = this.c.log.sinceSigned(origin, after, MAX_BATCH_EVENTS)
+        while (after < seq && !this.stopped && !full()) {
+          const events = this.c.log.sinceSigned(origin, after, Math.min(MAX_BATCH_EVENTS, this.maxPullEvents - sentEvents))
           if (events.length === 0) break
           let batch: WireEvent[] = []
           let bytes = 0
@@ -219,26 +322,51 @@ class LogSync implements SyncService {
             }
             const size = w.payload.length + 512
             if (batch.length > 0 && bytes + size > MAX_BATCH_BYTES) {
-              await out.write(encode({ type: 'events', events: batch }))
+              await send({ type: 'events', events: batch })
               batch = []
               bytes = 0
+              if (full()) break
             }
             batch.push(w)
             bytes += size
+            sentEvents++
             after = e.seq
           }
-          if (batch.length > 0) await out.write(encode({ type: 'events', events: batch }))
+          if (batch.length > 0) await send({ type: 'events', events: batch })
           if (unsigned) break
         }
+        if (full()) break
       }
-      await out.write(encode({ type: 'done' }))
+      // Our vector tells the puller what exists: still behind after a capped answer, it pulls again.
+      await out.write(encode({ type: 'done', versionVector: this.c.log.versionVector() }))
       await stream.close()
-    } catch (err) {
+    } catch (caught) {
+      const err = asProtocolError(caught)
+      if (err instanceof FloodLimitError) {
+        this.floodReset(stream, remote, err.message)
+        return
+      }
       if (err instanceof SyncProtocolError) {
         this.logger.warn({ peer: remote, err: err.message }, 'sync: peer sent an invalid request; stream reset')
         this.c.host.penalties.penalise(remote, err.reason)
       }
       stream.abort(err as Error)
+    } finally {
+      this.flood.close(remote)
     }
   }
+
+  /** Resets a stream of a peer past a flood limit and penalises the peer (banned past the threshold). */
+  private floodReset(stream: Stream, remote: string, why: string): void {
+    this.counters.floodResets++
+    this.logger.warn({ peer: remote, err: why }, 'sync: peer exceeded a flood limit; stream reset')
+    this.c.host.penalties.penalise(remote, 'malformed')
+    stream.abort(new FloodLimitError(why))
+  }
 }
+
+/** A peer past one of the per-peer flood limits (rate, concurrent streams, pull size). */
+class FloodLimitError extends Error {
+  override readonly name = 'FloodLimitError'
+}
+

@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { z } from 'zod'
-import { InvalidInputError, NotImplementedError, REPOSITORY_KEY, type Repository } from '../../store/index.ts'
+import { InvalidInputError, REPOSITORY_KEY, type Repository } from '../../store/index.ts'
 import { parseBody, type ApiContext } from './context.ts'
+import { replicationSchema, replicationView, withReplication } from './replication-settings.ts'
 
 const settingsSchema = z
   .object({
@@ -11,8 +12,31 @@ const settingsSchema = z
     members: z.array(z.string().regex(REPOSITORY_KEY)).max(100).optional(),
     /** Virtual repositories: the local member that receives publishes. */
     defaultDeployRepo: z.string().regex(REPOSITORY_KEY).optional(),
+    /** Remote repositories: how long fetched metadata is fresh (overrides remote.metadataTtlMs). */
+    metadataTtlMs: z.number().int().min(0).optional(),
+    /** Remote repositories: how long an upstream 404 is remembered (overrides remote.negativeTtlMs). */
+    negativeTtlMs: z.number().int().min(0).optional(),
+    /** Remote generic repositories: glob patterns of paths that are mutable (revalidated) instead of cached for good. */
+    mutablePaths: z.array(z.string().min(1).max(512)).max(100).optional(),
+    /** Replication over the mesh (also accepted as a top-level `replication`): see replication-settings.ts. */
+    replication: replicationSchema.optional(),
   })
   .passthrough()
+
+/** A remote repository's upstream; the password is write-only (GET shows it masked). */
+const upstreamSchema = z
+  .object({
+    url: z
+      .string()
+      .url()
+      .refine((u) => /^https?:\/\//i.test(u), 'the upstream url must be http or https'),
+    username: z.string().max(256).optional(),
+    password: z.string().max(4096).optional(),
+  })
+  .strict()
+
+/** What GET shows instead of an upstream password; PUT it back unchanged to keep the stored one. */
+export const MASKED_PASSWORD = '********'
 
 const createSchema = z
   .object({
@@ -22,6 +46,8 @@ const createSchema = z
     description: z.string().max(1024).optional(),
     public: z.boolean().optional(),
     settings: settingsSchema.optional(),
+    upstream: upstreamSchema.optional(),
+    replication: replicationSchema.optional(),
   })
   .strict()
 
@@ -30,6 +56,8 @@ const updateSchema = z
     description: z.string().max(1024).optional(),
     public: z.boolean().optional(),
     settings: settingsSchema.optional(),
+    upstream: upstreamSchema.optional(),
+    replication: replicationSchema.optional(),
     // Identity fields are accepted only unchanged, so a GET body can be PUT back.
     key: z.string().optional(),
     format: z.string().optional(),
@@ -37,8 +65,56 @@ const updateSchema = z
   })
   .strict()
 
+/** The upstream as the API shows it: the password masked, never returned. */
+function maskedUpstream(r: Repository): Record<string, unknown> | undefined {
+  const u = r.settings.upstream as Record<string, unknown> | undefined
+  if (!u || typeof u !== 'object') return undefined
+  return { ...u, ...(u.password !== undefined ? { password: MASKED_PASSWORD } : {}) }
+}
+
 function view(r: Repository, artifacts: number) {
-  return { ...r, createdAt: new Date(r.createdAt).toISOString(), updatedAt: new Date(r.updatedAt).toISOString(), artifacts }
+  const upstream = maskedUpstream(r)
+  const settings = upstream ? { ...r.settings, upstream } : r.settings
+  return {
+    ...r,
+    settings,
+    ...(upstream ? { upstream } : {}),
+    replication: replicationView(r),
+    createdAt: new Date(r.createdAt).toISOString(),
+    updatedAt: new Date(r.updatedAt).toISOString(),
+    artifacts,
+  }
+}
+
+/**
+ * settings.upstream of a remote repository from the request's `upstream` (or settings.upstream),
+ * keeping the stored password when the masked one comes back.
+ */
+function withUpstream(
+  type: string,
+  settings: z.infer<typeof settingsSchema>,
+  given: z.infer<typeof upstreamSchema> | undefined,
+  current: Repository | undefined,
+): z.infer<typeof settingsSchema> {
+  const raw = given ?? (settings.upstream as unknown)
+  if (type !== 'remote') {
+    if (raw !== undefined) throw new InvalidInputError('upstream applies to remote repositories only')
+    return settings
+  }
+  if (raw === undefined) {
+    const kept = current?.settings.upstream
+    if (kept === undefined) throw new InvalidInputError('a remote repository needs upstream: {url, username?, password?}')
+    return { ...settings, upstream: kept }
+  }
+  const parsed = upstreamSchema.safeParse(raw)
+  if (!parsed.success) throw new InvalidInputError(`invalid upstream: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'upstream'}: ${i.message}`).join('; ')}`)
+  const upstream = { ...parsed.data }
+  if (upstream.password === MASKED_PASSWORD) {
+    const old = (current?.settings.upstream as { password?: string } | undefined)?.password
+    if (old === undefined) delete upstream.password
+    else upstream.password = old
+  }
+  return { ...settings, upstream }
 }
 
 /** /api/v1/repositories: create, list, get, update, delete. */
@@ -82,11 +158,10 @@ export function repositoryRoutes(ctx: ApiContext) {
       if (!ctx.formats.includes(body.format)) {
         throw new InvalidInputError(`unknown format '${body.format}'; this node serves: ${ctx.formats.join(', ')}`)
       }
-      if (body.type === 'remote') {
-        throw new NotImplementedError('remote repositories are not available yet; create a local or virtual repository')
-      }
       checkVirtual(body.key, body.format, body.type, body.settings ?? {})
-      const repo = store.repositories.create(body)
+      const { upstream, replication, ...rest } = body
+      const settings = withReplication(withUpstream(body.type, body.settings ?? {}, upstream, undefined), replication)
+      const repo = store.repositories.create({ ...rest, settings })
       return reply.code(201).header('location', `/api/v1/repositories/${repo.key}`).send(view(repo, 0))
     })
 
@@ -104,10 +179,15 @@ export function repositoryRoutes(ctx: ApiContext) {
         if (body[f] !== undefined && body[f] !== repo[f]) throw new InvalidInputError(`a repository's ${f} cannot change`)
       }
       if (body.settings) checkVirtual(repo.key, repo.format, repo.type, body.settings)
+      const updatedSettings =
+        body.settings !== undefined || body.upstream !== undefined
+          ? withUpstream(repo.type, body.settings ?? repo.settings, body.upstream, repo)
+          : undefined
+      const settings = body.replication !== undefined ? withReplication(updatedSettings ?? repo.settings, body.replication) : updatedSettings
       const updated = store.repositories.update(repo.key, {
         description: body.description,
         public: body.public,
-        settings: body.settings,
+        settings,
       })
       return view(updated, store.artifacts.count(repo.key))
     }

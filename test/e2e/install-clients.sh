@@ -16,6 +16,8 @@ want openssl openssl
 want skopeo skopeo
 want mvn maven
 want curl curl
+# test/deploy validates docker-compose.mesh.yml with `docker-compose config` (no engine needed)
+want docker-compose docker-compose
 
 if [ "${#need[@]}" -gt 0 ]; then
   echo "install-clients: installing ${need[*]}"

@@ -1,0 +1,50 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { cacheHeaders, remoteEngine, sendBlob, type FormatContext } from '../core/index.ts'
+import { ArtifactNotFoundError, type Repository } from '../../store/index.ts'
+
+/** A glob of settings.mutablePaths as a RegExp: `**` any depth, `*` within a segment, `?` one character. */
+export function globToRegExp(glob: string): RegExp {
+  let out = ''
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i] as string
+    if (c === '*' && glob[i + 1] === '*') {
+      out += '.*'
+      i++
+      if (glob[i + 1] === '/') i++
+    } else if (c === '*') out += '[^/]*'
+    else if (c === '?') out += '[^/]'
+    else out += c.replace(/[.+^${}()|[\]\\]/g, '\\$&')
+  }
+  return new RegExp(`^${out}$`)
+}
+
+/** Whether a generic remote path is mutable (revalidated by TTL) rather than cached for good. */
+export function isMutableGenericPath(repo: Repository, path: string): boolean {
+  const patterns = Array.isArray(repo.settings.mutablePaths) ? (repo.settings.mutablePaths as string[]) : []
+  return patterns.some((p) => globToRegExp(p).test(path))
+}
+
+/**
+ * GET/HEAD of a file in a generic remote repository: `{upstream}/{path}`. Immutable unless
+ * settings.mutablePaths names it; mutable files are revalidated after their TTL and served stale
+ * when the upstream fails.
+ */
+export async function serveGenericRemote(
+  ctx: FormatContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  repo: Repository,
+  path: string,
+): Promise<FastifyReply> {
+  const engine = remoteEngine(ctx)
+  const url = engine.upstreamUrl(repo, path.split('/').map(encodeURIComponent).join('/'))
+  if (!isMutableGenericPath(repo, path)) return engine.serveImmutable(request, reply, repo, { path, url })
+  const doc = await engine.fetchMutable(repo, { path, url })
+  cacheHeaders(reply, doc.cache)
+  if (!doc.blob) throw new ArtifactNotFoundError(`'${path}' not found in repository '${repo.key}'`)
+  return sendBlob(request, reply, ctx.blobs, {
+    blob: doc.blob,
+    contentType: doc.contentType ?? 'application/octet-stream',
+    lastModified: doc.artifact.updatedAt,
+  })
+}

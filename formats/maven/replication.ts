@@ -1,0 +1,19 @@
+import type { FormatReplicationHooks } from '../../store/index.ts'
+import { MAVEN_FORMAT, METADATA_FILE } from './constants.ts'
+
+/*
+ * Maven under replication. Its index is the artifacts themselves (maven-metadata.xml is generated
+ * from them at read time), so no table needs rebuilding. A maven-metadata.xml or one of its
+ * checksums, should one ever be stored as an artifact, is a mutable path: it describes the
+ * versions beside it and the latest write by HLC wins, even in an immutable repository.
+ */
+
+const METADATA = new RegExp(`(^|/)${METADATA_FILE.replace(/[.]/g, '\\.')}(\\.(md5|sha1|sha256|sha512))?$`)
+
+export function isMavenMutablePath(path: string): boolean {
+  return METADATA.test(path)
+}
+
+export function mavenReplicationHooks(): FormatReplicationHooks {
+  return { format: MAVEN_FORMAT, isMutablePath: isMavenMutablePath }
+}

@@ -1,0 +1,5 @@
+export * from './constants.ts'
+export { BundleError } from './errors.ts'
+export { exportBundle, type ExportComponents, type ExportOptions, type ExportPlan, type ExportResult } from './export.ts'
+export { importBundle, MAX_LISTED_CHANGES, type ImportComponents, type ImportOptions, type ImportResult } from './import.ts'
+export { cursorFile, type BundleHeader } from './schema.ts'
