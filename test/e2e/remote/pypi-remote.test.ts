@@ -122,7 +122,7 @@ describe.skipIf(!hasTwine || !hasPip)('pip through a remote repository', () => {
     expect(python('t1', 'import akremote_app; print(akremote_app.ANSWER)')).toBe('42')
     const again = await pipInstall('t2', `${edge.url}/pypi/py-remote/simple/`, ['akremote-app'])
     expect(again.code, again.output).toBe(0)
-    expect(proxy.count('/packages/akremote-app/akremote_app-1.0.0-py3-none-any.whl')).toBe(1)
+    expect(proxy.count('/packages/akremote-app/akremote_app-1.0.0-py3-none-any.whl'), JSON.stringify(proxy.seen.filter((s) => s.url.includes('/packages/')).map((s) => [s.method, s.url, s.status, s.headers.range, s.headers['user-agent']]))).toBe(1)
     // Pages are revalidated (TTL 0 here) with a conditional request the upstream answers with 304.
     const page = proxy.seen.filter((s) => s.url.startsWith('/pypi/py-local/simple/akremote-app/'))
     expect(page.some((s) => s.headers['if-none-match'] !== undefined && s.status === 304)).toBe(true)
