@@ -20,7 +20,7 @@ import {
   DEFAULT_METADATA_TTL,
   DEFAULT_NEGATIVE_TTL,
   DEFAULT_UPSTREAM_TIMEOUT,
-} from '../formats/core/remote/constants.ts'
+} from '../formats/core/index.ts'
 
 const port = z.coerce.number().int().min(0).max(65535)
 const positiveInt = z.coerce.number().int().positive()
@@ -59,7 +59,11 @@ export const configSchema = z
       .default({}),
     adminPassword: z.string().min(8, 'must be at least 8 characters').optional(),
     limits: z
-      .object({ maxUploadBytes: positiveInt.default(DEFAULT_MAX_UPLOAD_BYTES) })
+      .object({
+        maxUploadBytes: positiveInt.default(DEFAULT_MAX_UPLOAD_BYTES),
+        /** Blob bytes this node SENDS per second (chunks to peers over libp2p and HTTP, and blob GETs together); 0 = unlimited. */
+        uploadMaxBytesPerSecond: nonNegativeInt.default(0),
+      })
       .strict()
       .default({}),
     storage: z
@@ -181,6 +185,7 @@ export const ENV_VARS: Record<string, string> = {
   AK_BODY_IDLE_TIMEOUT_MS: 'http.bodyIdleTimeoutMs',
   AK_ADMIN_PASSWORD: 'adminPassword',
   AK_MAX_UPLOAD_BYTES: 'limits.maxUploadBytes',
+  AK_UPLOAD_MAX_BYTES_PER_SECOND: 'limits.uploadMaxBytesPerSecond',
   AK_STORAGE_BACKEND: 'storage.backend',
   AK_S3_BUCKET: 'storage.s3.bucket',
   AK_S3_ENDPOINT: 'storage.s3.endpoint',

@@ -1,6 +1,7 @@
 export { createNode, type RegistryNode, type CreateNodeOptions } from './node.ts'
 export { loadConfig, ConfigError, configSchema, ENV_VARS, type Config, type LoadConfigInput } from './config.ts'
-export { HTTP_STATUS, toWireError } from './http-errors.ts'
+export { HTTP_STATUS, toWireError, jsonErrorHandler } from './http-errors.ts'
+export { chunkRoutes, type ChunkApiMesh } from './api/chunks.ts'
 export { FORMATS, FORMAT_NAMES } from './formats.ts'
 export { main, buildCli, parseDuration } from './cli.ts'
 export { AuthService, ANONYMOUS, type Principal } from './auth/auth-service.ts'

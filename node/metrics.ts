@@ -54,7 +54,13 @@ export function createMetrics(blobIndex: BlobIndex) {
     labelNames: ['kind', 'reason'],
     registers: [registry],
   })
-  return { registry, requests, duration, bytesIn, bytesOut, uploadErrors, swarmBytes, swarmChunksFailed }
+  const blobEgress = new Counter({
+    name: 'ak_blob_egress_bytes_total',
+    help: 'Blob bytes this node sent, by path (chunks: to mesh peers over libp2p and HTTP; http: blob downloads by clients)',
+    labelNames: ['path'],
+    registers: [registry],
+  })
+  return { registry, requests, duration, bytesIn, bytesOut, uploadErrors, swarmBytes, swarmChunksFailed, blobEgress }
 }
 
 export type Metrics = ReturnType<typeof createMetrics>

@@ -30,6 +30,7 @@ import { createNodeMesh, type NodeMesh } from './mesh.ts'
 import { createScheduler, type Scheduler, type SourceDirectory, type SourceFeedback } from '../scheduler/index.ts'
 import { createBlobGateway } from './blob-gateway.ts'
 import { transferRoutes } from './api/transfers.ts'
+import { createUploadLimit, limitBlobReads, limitServedChunks } from './upload-limit.ts'
 import { BEARER_TTL, DEFAULT_MAX_JSON_BYTES, INITIAL_ADMIN_PASSWORD_FILE } from './constants.ts'
 
 export interface RegistryNode {
@@ -97,6 +98,8 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
     await bootstrapAdmin(store, config, log)
 
     const metrics = createMetrics(store.blobIndex)
+    // One bucket on all blob egress (chunks to peers and blob GETs): limits.uploadMaxBytesPerSecond.
+    const upload = createUploadLimit(config.limits.uploadMaxBytesPerSecond, (path, bytes) => metrics.blobEgress.inc({ path }, bytes))
     /** Socket → its bytesRead already added to ak_http_bytes_in_total (keep-alive sockets carry many requests). */
     const bytesInCounted = new WeakMap<object, number>()
     app.decorateRequest('principal', null as never)
@@ -172,7 +175,7 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
     const mesh: NodeMesh | undefined = exclusive
       ? await createNodeMesh(config, identity, store, log.child({ component: 'mesh' }), {
           httpUrl: () => listeningUrl,
-          local: scheduler.local,
+          local: limitServedChunks(scheduler.local, upload),
           // Eager repositories fetch new blobs as their events arrive; lazy ones on first read.
           onRemoteBlobs: (blobs) => {
             for (const b of blobs) {
@@ -208,7 +211,7 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
       repositories: s.repositories,
       artifacts: s.artifacts,
       // Blobs known from replication but not held here are fetched through the swarm on read.
-      blobs: createBlobGateway(s.blobs, s.blobIndex, s.db, scheduler),
+      blobs: limitBlobReads(createBlobGateway(s.blobs, s.blobIndex, s.db, scheduler), upload),
       blobIndex: s.blobIndex,
       db: s.db,
       pointers: s.pointers,

@@ -13,6 +13,8 @@ export { createBlobIndex, type BlobIndex, type BlobRecord } from './blob-index.t
 export {
   createReplicationLog,
   signingBytes,
+  chainOf,
+  GENESIS_CHAIN,
   isLocalOrigin,
   LOCAL_ORIGIN_PREFIX,
   type ReplicationLog,

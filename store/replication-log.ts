@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { Db } from './db.ts'
 import { HybridClock, type Hlc } from './hlc.ts'
 
@@ -28,6 +29,11 @@ export interface SignedEvent extends Omit<ReplicationEvent, 'payload'> {
   payload: string
   /** Ed25519 signature by the origin over signingBytes(); null for events appended without a signer. */
   signature: Uint8Array | null
+  /**
+   * chainOf(signingBytes(event, previous event's chain)): computed by whoever verified the event,
+   * stored beside it, never sent (every receiver recomputes it).
+   */
+  chain?: Uint8Array
 }
 
 /** Signs bytes with the node's key (synchronously: it runs inside the change's SQLite transaction). */
@@ -38,14 +44,37 @@ export interface ReplicationLogOptions {
   sign?: EventSigner
 }
 
+/** The chain value before an origin's first event. */
+export const GENESIS_CHAIN: Uint8Array = new Uint8Array(32)
+
 /**
  * The bytes an event's signature covers: every field that gives the event its meaning, in a fixed
- * order, with the payload as its stored JSON text (never re-serialised, so relays cannot disturb it).
+ * order, with the payload as its stored JSON text (never re-serialised, so relays cannot disturb it),
+ * and the chain value of the origin's previous event. So each origin's events form a hash chain:
+ * a valid signature on event n vouches for events 1…n, and a receiver verifies one signature per
+ * batch instead of one per event (Ed25519 verification is ~100 µs; a sha256 of the bytes ~2 µs).
  */
-export function signingBytes(e: Omit<SignedEvent, 'signature'>): Uint8Array {
+export function signingBytes(e: Omit<SignedEvent, 'signature' | 'chain'>, prevChain: Uint8Array): Uint8Array {
   return new TextEncoder().encode(
-    JSON.stringify(['ak-event-v1', e.origin, e.seq, e.hlc.ms, e.hlc.counter, e.repo, e.kind, e.path, e.sha256, e.payload]),
+    JSON.stringify([
+      'ak-event-v2',
+      e.origin,
+      e.seq,
+      e.hlc.ms,
+      e.hlc.counter,
+      e.repo,
+      e.kind,
+      e.path,
+      e.sha256,
+      e.payload,
+      Buffer.from(prevChain).toString('hex'),
+    ]),
   )
+}
+
+/** An event's chain value: the sha256 of its signing bytes (which include the previous chain value). */
+export function chainOf(signing: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(signing).digest())
 }
 
 export interface AppendInput {
@@ -90,6 +119,10 @@ export interface ReplicationLog {
    * local clock past its HLC. Call inside the transaction that applies it. False when already held.
    */
   insertRemote(event: SignedEvent): boolean
+  /** The chain value of `origin`'s event `seq` (GENESIS_CHAIN for 0), undefined when not held or stored without one. */
+  chainAt(origin: string, seq: number): Uint8Array | undefined
+  /** The last held event of `origin`: its sequence number (0 for none) and chain value (GENESIS_CHAIN for none). */
+  head(origin: string): { seq: number; chain: Uint8Array }
   count(): number
 }
 
@@ -104,6 +137,7 @@ interface EventRow {
   sha256: string | null
   payload: string
   signature: Buffer | null
+  chain: Buffer | null
 }
 
 function fromRow(r: EventRow): ReplicationEvent {
@@ -126,7 +160,8 @@ export function createReplicationLog(db: Db, origin: string, options: Replicatio
 class SqliteReplicationLog implements ReplicationLog {
   private readonly clock: HybridClock
   private readonly insert
-  private readonly maxSeq
+  private readonly headRow
+  private readonly chainAt_
   private readonly repoMode
   constructor(
     private readonly db: Db,
@@ -137,9 +172,10 @@ class SqliteReplicationLog implements ReplicationLog {
       .prepare('SELECT hlc_ms AS ms, hlc_counter AS counter FROM events ORDER BY hlc_ms DESC, hlc_counter DESC LIMIT 1')
       .get() as Hlc | undefined
     this.clock = new HybridClock(Date.now, last ?? { ms: 0, counter: 0 })
-    this.insert = db.prepare(`INSERT OR IGNORE INTO events (origin, seq, hlc_ms, hlc_counter, repo, kind, path, sha256, payload, signature, received_at)
-      VALUES (@origin, @seq, @hlc_ms, @hlc_counter, @repo, @kind, @path, @sha256, @payload, @signature, @received_at)`)
-    this.maxSeq = db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM events WHERE origin = ?')
+    this.insert = db.prepare(`INSERT OR IGNORE INTO events (origin, seq, hlc_ms, hlc_counter, repo, kind, path, sha256, payload, signature, chain, received_at)
+      VALUES (@origin, @seq, @hlc_ms, @hlc_counter, @repo, @kind, @path, @sha256, @payload, @signature, @chain, @received_at)`)
+    this.headRow = db.prepare('SELECT seq, chain FROM events WHERE origin = ? ORDER BY seq DESC LIMIT 1')
+    this.chainAt_ = db.prepare('SELECT chain FROM events WHERE origin = ? AND seq = ?').pluck()
     this.repoMode = db.prepare("SELECT json_extract(settings, '$.replication.mode') AS mode FROM repositories WHERE key = ?").pluck()
   }
 
@@ -147,7 +183,8 @@ class SqliteReplicationLog implements ReplicationLog {
     if (!this.db.inTransaction) throw new Error('ReplicationLog.append must run inside the change transaction')
     const localOnly = input.localOnly ?? this.repoMode.get(input.repo) === 'local-only'
     const origin = localOnly ? `${LOCAL_ORIGIN_PREFIX}${this.origin}` : this.origin
-    const seq = (this.maxSeq.get(origin) as { seq: number }).seq + 1
+    const head = this.head(origin)
+    const seq = head.seq + 1
     const hlc = this.clock.tick()
     const event: ReplicationEvent = {
       origin,
@@ -160,7 +197,8 @@ class SqliteReplicationLog implements ReplicationLog {
       payload: input.payload ?? {},
     }
     const payload = JSON.stringify(event.payload)
-    const signature = this.sign ? Buffer.from(this.sign(signingBytes({ ...event, payload }))) : null
+    const signing = signingBytes({ ...event, payload }, head.chain)
+    const signature = this.sign ? Buffer.from(this.sign(signing)) : null
     this.insert.run({
       origin: event.origin,
       seq,
@@ -172,9 +210,23 @@ class SqliteReplicationLog implements ReplicationLog {
       sha256: event.sha256,
       payload,
       signature,
+      chain: Buffer.from(chainOf(signing)),
       received_at: Date.now(),
     })
     return event
+  }
+
+  chainAt(origin: string, seq: number): Uint8Array | undefined {
+    if (seq === 0) return GENESIS_CHAIN
+    const c = this.chainAt_.get(origin, seq) as Buffer | null | undefined
+    return c ? new Uint8Array(c) : undefined
+  }
+
+  head(origin: string): { seq: number; chain: Uint8Array } {
+    const r = this.headRow.get(origin) as { seq: number; chain: Buffer | null } | undefined
+    if (!r) return { seq: 0, chain: GENESIS_CHAIN }
+    // Events stored before chains existed have none: the next one chains from genesis.
+    return { seq: r.seq, chain: r.chain ? new Uint8Array(r.chain) : GENESIS_CHAIN }
   }
 
   insertRemote(e: SignedEvent): boolean {
@@ -190,10 +242,17 @@ class SqliteReplicationLog implements ReplicationLog {
       sha256: e.sha256,
       payload: e.payload,
       signature: e.signature ? Buffer.from(e.signature) : null,
+      chain: Buffer.from(e.chain ?? this.computeChain(e)),
       received_at: Date.now(),
     })
     if (r.changes > 0) this.clock.observe(e.hlc)
     return r.changes > 0
+  }
+
+  /** The chain value of an event whose verifier did not pass one along, from its stored predecessor. */
+  private computeChain(e: SignedEvent): Uint8Array {
+    const prev = e.seq === 1 ? GENESIS_CHAIN : (this.chainAt_.get(e.origin, e.seq - 1) as Buffer | null | undefined)
+    return chainOf(signingBytes(e, prev ? new Uint8Array(prev) : GENESIS_CHAIN))
   }
 
   sinceSigned(origin: string, after: number, limit: number): SignedEvent[] {
@@ -211,6 +270,7 @@ class SqliteReplicationLog implements ReplicationLog {
       sha256: r.sha256,
       payload: r.payload,
       signature: r.signature ? new Uint8Array(r.signature) : null,
+      ...(r.chain ? { chain: new Uint8Array(r.chain) } : {}),
     }))
   }
 

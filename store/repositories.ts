@@ -81,8 +81,24 @@ export function isLocalOnly(settings: RepositorySettings): boolean {
   return r !== null && typeof r === 'object' && (r as { mode?: unknown }).mode === 'local-only'
 }
 
+/**
+ * Secrets a repository's settings may hold that never leave the node: a remote repository's
+ * upstream credentials. Replicated settings carry the upstream URL only; each node that proxies the
+ * same upstream keeps its own credentials (applied events preserve them, see mesh/sync/apply.ts).
+ */
+export const LOCAL_SECRET_SETTINGS = ['username', 'password'] as const
+
+/** The settings as they travel in replication events: without upstream credentials. */
+export function replicatedSettings(settings: RepositorySettings): RepositorySettings {
+  const upstream = settings.upstream
+  if (!upstream || typeof upstream !== 'object') return settings
+  const copy: Record<string, unknown> = { ...(upstream as Record<string, unknown>) }
+  for (const k of LOCAL_SECRET_SETTINGS) delete copy[k]
+  return { ...settings, upstream: copy }
+}
+
 function describe(r: Repository): Record<string, unknown> {
-  return { format: r.format, type: r.type, description: r.description, public: r.public, settings: r.settings }
+  return { format: r.format, type: r.type, description: r.description, public: r.public, settings: replicatedSettings(r.settings) }
 }
 
 export function createRepositoryStore(db: Db, log: ReplicationLog): RepositoryStore {

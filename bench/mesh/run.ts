@@ -20,7 +20,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { createEventApplier, createEventSigner, verifyEvent } from '../../mesh/index.ts'
+import { ChainVerifier, createEventApplier, createEventSigner } from '../../mesh/index.ts'
 import { createMemoryDriver, openStore, type BlobDigests, type SignedEvent, type Store } from '../../store/index.ts'
 import { loadConfig } from '../../node/index.ts'
 import { REPO_ROOT, runAk, startNodeProcess, tempDir, type NodeProcess } from '../../test/helpers/node-process.ts'
@@ -104,15 +104,17 @@ async function inProcessApply(sourceDir: string, origin: string): Promise<{ ms: 
   try {
     const applier = createEventApplier(dst.db, dst.log)
     let verifyMs = 0
+    const chains = new ChainVerifier((o) => dst.log.head(o))
     const start = performance.now()
     let after = 0
     for (;;) {
       const batch: SignedEvent[] = src.log.sinceSigned(origin, after, 500)
       if (batch.length === 0) break
       const v0 = performance.now()
-      for (const e of batch) verifyEvent(e, e.seq)
+      const { accepted, error } = chains.verify(batch)
+      if (error) throw error
       verifyMs += performance.now() - v0
-      applier.apply(batch)
+      applier.apply(accepted)
       after = (batch[batch.length - 1] as SignedEvent).seq
     }
     return { ms: performance.now() - start, verifyMs }

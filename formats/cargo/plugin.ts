@@ -26,6 +26,7 @@ import { parsePublishMetadata } from './metadata.ts'
 import { normalizeCrateName, parseIndexPath, validateCrateName, validateVersion } from './names.ts'
 import { PublishBodyReader, readCrateLength, readPublishJson } from './publish-body.ts'
 import { cargoErrorHandler } from './wire-errors.ts'
+import { serveRemoteCrate, serveRemoteIndexFile } from './remote.ts'
 
 interface RepoParams {
   repo: string
@@ -91,6 +92,7 @@ export function cargoPlugin(ctx: FormatContext) {
       const repo = readable(request, request.params.repo)
       const name = parseIndexPath(request.params['*'])
       if (!name) throw new NotFoundError(`'${request.params['*']}' is not an index file path`)
+      if (repo.type === 'remote') return serveRemoteIndexFile(ctx, request, reply, repo, request.params['*'], base(request, repo))
       const versions = visibleVersions(ctx, repo, name).filter((v) => v.entry.name.toLowerCase() === name)
       if (versions.length === 0) throw new NotFoundError(`crate \`${name}\` does not exist in repository '${repo.key}'`)
       const lastModified = Math.max(...versions.map((v) => v.artifact.updatedAt))
@@ -146,6 +148,7 @@ export function cargoPlugin(ctx: FormatContext) {
       const { name, version } = request.params
       validateCrateName(name)
       validateVersion(version)
+      if (repo.type === 'remote') return serveRemoteCrate(ctx, request, reply, repo, name, version)
       for (const member of readOrder(ctx, repo)) {
         const artifact = ctx.artifacts.get(member.key, cratePath(name, version))
         if (!artifact) continue

@@ -38,7 +38,10 @@ export async function serveGenericRemote(
 ): Promise<FastifyReply> {
   const engine = remoteEngine(ctx)
   const url = engine.upstreamUrl(repo, path.split('/').map(encodeURIComponent).join('/'))
-  if (!isMutableGenericPath(repo, path)) return engine.serveImmutable(request, reply, repo, { path, url })
+  if (!isMutableGenericPath(repo, path)) {
+    await engine.serveImmutable(request, reply, repo, { path, url })
+    return reply
+  }
   const doc = await engine.fetchMutable(repo, { path, url })
   cacheHeaders(reply, doc.cache)
   if (!doc.blob) throw new ArtifactNotFoundError(`'${path}' not found in repository '${repo.key}'`)

@@ -15,6 +15,7 @@ import { goErrorHandler } from './errors.ts'
 import { findVersion, listVersions, modPath, zipPath, type StoredVersion } from './module-store.ts'
 import { parseProxyPath, type ProxyRequest } from './proxy-path.ts'
 import { uploadModuleVersion } from './upload.ts'
+import { serveGoRemote } from './remote.ts'
 import { compareVersions, isPseudoVersion, latestVersion } from './version.ts'
 
 export { GO_FORMAT, MAX_ZIP_BYTES, MAX_GO_MOD_BYTES, MAX_LICENSE_BYTES, MAX_ZIP_ENTRIES } from './constants.ts'
@@ -27,6 +28,12 @@ export { parseProxyPath, type ProxyRequest } from './proxy-path.ts'
 
 /** The repository and GOPROXY request a URL names (parsed from the raw URL below `prefix`). */
 function resolveRequest(ctx: FormatContext, prefix: string, request: FastifyRequest, upload: boolean): { repo: Repository; req: ProxyRequest } {
+  const { repo, rest } = resolveRepository(ctx, prefix, request)
+  return { repo, req: parseProxyPath(rest, { upload }) }
+}
+
+/** The repository a URL names and the raw rest of the URL after `/{repo}/`. */
+function resolveRepository(ctx: FormatContext, prefix: string, request: FastifyRequest): { repo: Repository; rest: string } {
   const rest = request.url.slice(prefix.length + 1)
   const slash = rest.indexOf('/')
   const rawKey = slash < 0 ? (rest.split('?')[0] ?? '') : rest.slice(0, slash)
@@ -40,7 +47,7 @@ function resolveRequest(ctx: FormatContext, prefix: string, request: FastifyRequ
   if (!repo) throw new NotFoundError(`not found: repository '${key}' does not exist`)
   if (repo.format !== GO_FORMAT) throw new FormatMismatchError(`not found: repository '${key}' is a ${repo.format} repository`)
   if (slash < 0) throw new NotFoundError(`not found: name a module below /go/${key}/`)
-  return { repo, req: parseProxyPath(rest.slice(slash + 1), { upload }) }
+  return { repo, rest: rest.slice(slash + 1) }
 }
 
 /** PUT of a module zip, wherever it is mounted: authorises write on the deploy target and stores it. */
@@ -94,7 +101,12 @@ export function goFormat(ctx: FormatContext) {
       reply.header('cache-control', 'no-cache').type(CONTENT_TYPE.info).send(JSON.stringify({ Version: v.version, Time: v.time }))
 
     const get = async (request: FastifyRequest, reply: FastifyReply) => {
-      const { repo, req } = resolve(request)
+      const { repo, rest } = resolveRepository(ctx, app.prefix, request)
+      if (repo.type === 'remote') {
+        ctx.authorize(request, repo, 'read')
+        return serveGoRemote(ctx, request, reply, repo, rest)
+      }
+      const req = parseProxyPath(rest)
       ctx.authorize(request, repo, 'read')
       const repos = readOrder(ctx, repo)
       if (req.kind === 'list') {

@@ -10,6 +10,7 @@ import { artifactMetadata, renderArtifactMetadata, renderVersionMetadata, versio
 import { findFile, storedSnapshotFiles, storedVersions } from './stored.ts'
 import { sendBytes } from './http-body.ts'
 import { contentTypeOf } from './content-types.ts'
+import { serveMavenRemote } from './remote.ts'
 
 const CHECKSUM_TYPE = 'text/plain; charset=us-ascii'
 
@@ -67,6 +68,7 @@ export async function serve(ctx: FormatContext, request: FastifyRequest, reply: 
   const members = readOrder(ctx, repo)
   const { path, directory } = parseRawPath(rest, true)
   const parsed = directory ? undefined : parseOrUndefined(path)
+  if (repo.type === 'remote' && parsed) return serveMavenRemote(ctx, request, reply, repo, parsed)
   if (!parsed) {
     if (path === '' || members.some((m) => ctx.artifacts.hasTree(m.key, path))) {
       return reply.header('cache-control', 'no-cache').send(listing(ctx, repo, members, path))

@@ -82,8 +82,7 @@ export async function getTarball(deps: NpmDeps, request: FastifyRequest, reply: 
   const path = `${name}/-/${file}`
   for (const r of readOrder(ctx, repo)) {
     if (r.type === 'remote') {
-      const served = await serveRemoteTarball(deps, request, reply, r, name, file)
-      if (served) return served
+      if (await serveRemoteTarball(deps, request, reply, r, name, file)) return reply
       continue
     }
     const artifact = ctx.artifacts.get(r.key, path)

@@ -101,13 +101,14 @@ export async function serveRemoteTarball(
   repo: Repository,
   name: string,
   file: string,
-): Promise<FastifyReply | undefined> {
+): Promise<boolean> {
   const { ctx } = deps
   const engine = remoteEngine(ctx)
   const path = `${name}/-/${file}`
   const stored = ctx.artifacts.get(repo.key, path)
   if (stored && typeof stored.properties.upstreamUrl === 'string') {
-    return engine.serveImmutable(request, reply, repo, { path, url: stored.properties.upstreamUrl, contentType: 'application/octet-stream' })
+    await engine.serveImmutable(request, reply, repo, { path, url: stored.properties.upstreamUrl, contentType: 'application/octet-stream' })
+    return true
   }
   // Whichever form of the packument this node already holds; npm install fetched the abbreviated one.
   const abbreviated = ctx.artifacts.get(repo.key, packumentPath(name, false)) === undefined
@@ -115,15 +116,16 @@ export async function serveRemoteTarball(
   try {
     doc = (await fetchPackument(deps, repo, name, abbreviated)).doc
   } catch (err) {
-    if (err instanceof NotFoundError) return undefined
+    if (err instanceof NotFoundError) return false
     throw err
   }
   const found = findTarball(doc, name, file)
-  if (!found) return undefined
-  return engine.serveImmutable(request, reply, repo, {
+  if (!found) return false
+  await engine.serveImmutable(request, reply, repo, {
     path,
     url: found.url,
     contentType: 'application/octet-stream',
     expected: { sha1: found.shasum, sha512: found.sha512 },
   })
+  return true
 }

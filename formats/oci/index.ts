@@ -11,6 +11,7 @@ import { OciRegistry } from './registry.ts'
 import { blobRoutes } from './routes-blobs.ts'
 import { listingRoutes } from './routes-listing.ts'
 import { manifestRoutes } from './routes-manifests.ts'
+import { remoteRoutes } from './remote.ts'
 import { UploadManager } from './uploads.ts'
 
 export { OCI_FORMAT, MAX_MANIFEST_BYTES, UPLOAD_IDLE_TTL } from './constants.ts'
@@ -42,6 +43,7 @@ export function ociFormat(ctx: FormatContext) {
     const blobs = blobRoutes({ registry, uploads, failed: (reason) => ctx.uploadFailed(OCI_FORMAT, reason) })
     const manifests = manifestRoutes(registry)
     const listing = listingRoutes(registry)
+    const remote = remoteRoutes(registry)
 
     /** The OCI name a request is about, for the scope of its 401 challenge. */
     const scopeOf = new WeakMap<FastifyRequest, string>()
@@ -97,6 +99,8 @@ export function ociFormat(ctx: FormatContext) {
       const route = matchRoute(url.pathname.slice(app.prefix.length + 1))
       scopeOf.set(request, route.name)
       const query = url.searchParams
+      // A remote repository is a pull-through cache of its upstream (remote.ts).
+      if (remote.owns(route.name)) return remote.dispatch(request, reply, route, query)
       const m = request.method
       switch (route.kind) {
         case 'manifest':

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { readOrder, sendBlob, streamRawBodies, type FormatContext } from '../core/index.ts'
 import {
@@ -94,11 +95,13 @@ export function pypiFormat(ctx: FormatContext) {
     const sendIndex = (request: FastifyRequest, reply: FastifyReply, render: (f: ReturnType<typeof negotiateSimpleFormat>) => string) => {
       const query = request.query as Record<string, string | undefined>
       const format = negotiateSimpleFormat(request.headers.accept, query.format)
-      return reply
-        .header('content-type', CONTENT_TYPES[format])
-        .header('vary', 'Accept')
-        .header('cache-control', 'no-cache')
-        .send(request.method === 'HEAD' ? undefined : render(format))
+      const body = render(format)
+      // A validator, so proxies in front (and remote repositories on other nodes) revalidate with a 304.
+      const etag = `W/"${createHash('sha1').update(body).digest('hex')}"`
+      reply.header('content-type', CONTENT_TYPES[format]).header('vary', 'Accept').header('cache-control', 'no-cache').header('etag', etag)
+      const inm = request.headers['if-none-match']
+      if (typeof inm === 'string' && inm.split(',').some((t) => t.trim() === etag)) return reply.code(304).send()
+      return reply.send(request.method === 'HEAD' ? undefined : body)
     }
 
     const redirect = (reply: FastifyReply, location: string) => reply.code(301).header('location', location).send()
@@ -160,8 +163,7 @@ export function pypiFormat(ctx: FormatContext) {
         let found: Artifact | undefined
         for (const m of members) {
           if (m.type === 'remote') {
-            const served = await serveRemoteFile(ctx, request, reply, m, normalizeProjectName(raw), filename)
-            if (served) return served
+            if (await serveRemoteFile(ctx, request, reply, m, normalizeProjectName(raw), filename)) return reply
             continue
           }
           found = ctx.artifacts.get(m.key, path)

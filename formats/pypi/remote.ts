@@ -80,7 +80,8 @@ export async function mergedProjectFiles(
 
 /**
  * GET/HEAD of `packages/{project}/{filename}` from a remote member: its stored copy, else the
- * file its upstream page links (or that file's `.metadata`). Undefined when the page has no such file.
+ * file its upstream page links (or that file's `.metadata`). False when the page has no such file;
+ * true when it answered (the handler then returns `reply`).
  */
 export async function serveRemoteFile(
   ctx: FormatContext,
@@ -89,12 +90,13 @@ export async function serveRemoteFile(
   repo: Repository,
   project: string,
   filename: string,
-): Promise<FastifyReply | undefined> {
+): Promise<boolean> {
   const engine = remoteEngine(ctx)
   const path = distPath(project, filename)
   const stored = ctx.artifacts.get(repo.key, path)
   if (stored && typeof stored.properties.upstreamUrl === 'string') {
-    return engine.serveImmutable(request, reply, repo, { path, url: stored.properties.upstreamUrl })
+    await engine.serveImmutable(request, reply, repo, { path, url: stored.properties.upstreamUrl })
+    return true
   }
   const metadata = filename.endsWith(METADATA_SUFFIX)
   const distName = metadata ? filename.slice(0, -METADATA_SUFFIX.length) : filename
@@ -102,20 +104,22 @@ export async function serveRemoteFile(
   try {
     files = (await fetchRemotePage(ctx, repo, project)).files
   } catch (err) {
-    if (err instanceof NotFoundError) return undefined
+    if (err instanceof NotFoundError) return false
     throw err
   }
   const f = files.find((x) => x.filename === distName)
-  if (!f) return undefined
+  if (!f) return false
   if (metadata) {
-    if (!f.coreMetadata) return undefined
+    if (!f.coreMetadata) return false
     const sha256 = typeof f.coreMetadata === 'object' ? f.coreMetadata.sha256 : undefined
-    return engine.serveImmutable(request, reply, repo, { path, url: `${f.url}${METADATA_SUFFIX}`, contentType: 'text/plain; charset=utf-8', expected: { sha256 } })
+    await engine.serveImmutable(request, reply, repo, { path, url: `${f.url}${METADATA_SUFFIX}`, contentType: 'text/plain; charset=utf-8', expected: { sha256 } })
+    return true
   }
-  return engine.serveImmutable(request, reply, repo, {
+  await engine.serveImmutable(request, reply, repo, {
     path,
     url: f.url,
     contentType: 'application/octet-stream',
     expected: { sha256: f.hashes.sha256, md5: f.hashes.md5 },
   })
+  return true
 }

@@ -65,3 +65,9 @@ export const FIND_PROVIDERS_TIMEOUT = 5 * SECOND
 export const MAX_DHT_PROVIDERS = 20
 /** Dialling a DHT provider we are not connected to must succeed within this. */
 export const PROVIDER_DIAL_TIMEOUT = 5 * SECOND
+/**
+ * Connected peers offered as possible partial holders of a blob no summary or provider record
+ * names (nodes downloading it serve their verified chunks; summaries and provider records list
+ * complete blobs only). The scheduler asks each for its have-map and skips those with nothing.
+ */
+export const MAX_PARTIAL_CANDIDATES = 16

@@ -1,6 +1,6 @@
 import type { ChunkSource, SourceDirectory } from '../../scheduler/index.ts'
 import type { MeshHost, MeshLogger } from '../host.ts'
-import { PROVIDER_DIAL_TIMEOUT } from './constants.ts'
+import { MAX_PARTIAL_CANDIDATES, PROVIDER_DIAL_TIMEOUT } from './constants.ts'
 import type { BlobLocation, MeshContent } from './content-service.ts'
 
 export interface MeshDirectoryComponents {
@@ -15,7 +15,8 @@ export interface MeshDirectoryComponents {
 export interface MeshDirectory extends SourceDirectory {
   /**
    * Sources that may hold `sha256`: connected peers whose have-summary holds it first, then
-   * DHT providers (dialled when not connected), deduplicated, this node excluded.
+   * DHT providers (dialled when not connected), then other connected peers as possible partial
+   * holders (at most MAX_PARTIAL_CANDIDATES), deduplicated, this node excluded.
    */
   sources(sha256: string, signal: AbortSignal): Promise<ChunkSource[]>
   locate(sha256: string, signal: AbortSignal): Promise<BlobLocation>
@@ -52,6 +53,16 @@ export function createMeshDirectory(components: MeshDirectoryComponents): MeshDi
         )
       }
       for (const peer of await Promise.all(dials)) if (peer) peers.push(peer)
+      // Partial holders: summaries and provider records name complete holders only, so nodes
+      // fetching the same blob at the same time would never find each other (issue #5, "partial
+      // holders serve"). Connected peers are candidates; their have-maps say what they hold.
+      let candidates = 0
+      for (const p of connected) {
+        if (seen.has(p) || candidates >= MAX_PARTIAL_CANDIDATES) continue
+        seen.add(p)
+        peers.push(p)
+        candidates++
+      }
       const sources: ChunkSource[] = []
       const ids = new Set<string>()
       const perPeer = await Promise.all(

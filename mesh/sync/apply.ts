@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { compareHlc, CHUNK_SIZE, LOCAL_ORIGIN_PREFIX, type Db, type FormatReplicationHooks, type Hlc, type ReplicationLog, type SignedEvent } from '../../store/index.ts'
+import { compareHlc, CHUNK_SIZE, LOCAL_ORIGIN_PREFIX, LOCAL_SECRET_SETTINGS, type Db, type FormatReplicationHooks, type Hlc, type ReplicationLog, type SignedEvent } from '../../store/index.ts'
 import { createHookDispatch, createPointerApplier, isPointerKind, type HookErrorHandler } from './apply-pointers.ts'
 import { contentFilter, effectiveReplication, selectsNode, type ContentFilter, type ReplicationMode, type SelfDescription } from './selection.ts'
 
@@ -143,6 +143,20 @@ export function createEventApplier(db: Db, log: ReplicationLog, options: EventAp
     return row && { row, ...materialisationOf(row.type, row.settings) }
   }
 
+  /**
+   * Replicated settings never carry upstream credentials (store/repositories.ts replicatedSettings):
+   * keep this node's own while the upstream URL stays the same.
+   */
+  const withLocalSecrets = (incoming: unknown, localText: string | undefined): unknown => {
+    const settings = (incoming && typeof incoming === 'object' ? incoming : {}) as Record<string, unknown>
+    if (!localText) return settings
+    const local = JSON.parse(localText) as { upstream?: Record<string, unknown> }
+    const up = settings.upstream as Record<string, unknown> | undefined
+    if (!local.upstream || !up || up.url !== local.upstream.url) return settings
+    const kept = Object.fromEntries(LOCAL_SECRET_SETTINGS.filter((k) => local.upstream?.[k] !== undefined).map((k) => [k, local.upstream?.[k]]))
+    return { ...settings, upstream: { ...up, ...kept } }
+  }
+
   const recomputeRepo = (repo: string): void => {
     const here = getRepo.get(repo) as RepoRow | undefined
     // Local-only here: this node's copy is detached; others' events are kept, not applied.
@@ -170,7 +184,7 @@ export function createEventApplier(db: Db, log: ReplicationLog, options: EventAp
       type: p.type,
       description: p.description ?? '',
       public: p.public ? 1 : 0,
-      settings: JSON.stringify(p.settings ?? {}),
+      settings: JSON.stringify(withLocalSecrets(p.settings, here?.settings)),
       now: last.hlc.ms,
     })
   }
@@ -182,7 +196,7 @@ export function createEventApplier(db: Db, log: ReplicationLog, options: EventAp
     const immutable = (JSON.parse(repoRow.settings) as { immutable?: boolean }).immutable === true && !hooks.isMutablePath(repo, path)
     const events = (pathEvents.all(repo, path) as Row[]).map(toEvent).sort(order)
     // Filters: an excluded path is left as it is here (never removed), its events kept.
-    const latestPut = events.filter((e) => e.kind === 'artifact.put').pop()
+    const latestPut = here.filter.usesProperties ? events.filter((e) => e.kind === 'artifact.put').pop() : undefined
     if (!here.filter.path(path, latestPut && (JSON.parse(latestPut.payload) as PutPayload).properties)) return
     let lastDelete: PathEvent | undefined
     for (const e of events) if (e.kind === 'artifact.delete') lastDelete = e

@@ -1,5 +1,5 @@
 export * from './constants.ts'
-export { createSyncService, verifyEvent, type SyncService, type SyncComponents, type SyncInit, type SyncStats } from './sync-service.ts'
+export { createSyncService, type SyncService, type SyncComponents, type SyncInit, type SyncStats } from './sync-service.ts'
 export { createEventApplier, replicationState, listConflicts, type EventApplier, type ReplicationState, type ReplicationConflict } from './apply.ts'
 export { SyncProtocolError } from './messages.ts'
 export type { RemoteBlob, EventApplierOptions } from './apply.ts'
@@ -17,3 +17,4 @@ export {
   type ContentFilter,
 } from './selection.ts'
 export { globToRegExp, globsMatcher } from './glob.ts'
+export { verifyEvent, ChainVerifier, type ChainCheck } from './chain.ts'

@@ -71,7 +71,9 @@ export function decode<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, bytes: Ui
 
 export function toWire(e: SignedEvent): WireEvent | undefined {
   if (!e.signature) return undefined
-  return { ...e, signature: Buffer.from(e.signature).toString('base64') }
+  // The chain value is never sent: every receiver recomputes it (mesh/sync/chain.ts).
+  const { chain: _chain, ...rest } = e
+  return { ...rest, signature: Buffer.from(e.signature).toString('base64') }
 }
 
 export function fromWire(e: WireEvent): SignedEvent {

@@ -81,6 +81,8 @@ export function packageNameOf(properties: Record<string, unknown> | undefined): 
 
 /** Compiled path/package/tag filters of one repository. */
 export interface ContentFilter {
+  /** Whether `path()` looks at properties at all (package globs), so callers can skip parsing them. */
+  readonly usesProperties: boolean
   /** Whether an artifact at `path` (with the properties of its winning put) is materialised. */
   path(path: string, properties?: Record<string, unknown>): boolean
   /** Whether a tag (a pointer name; its last segment is the tag) is materialised. */
@@ -92,6 +94,7 @@ export function contentFilter(filters: ReplicationFilters): ContentFilter {
   const packages = filters.packages && filters.packages.length > 0 ? globsMatcher(filters.packages) : undefined
   const tags = filters.tags && filters.tags.length > 0 ? globsMatcher(filters.tags) : undefined
   return {
+    usesProperties: packages !== undefined,
     path(path, properties) {
       if (paths && !paths(path)) return false
       if (packages) {

@@ -1,8 +1,8 @@
 import { lpStream } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
-import { signingBytes, type Db, type FormatReplicationHooks, type ReplicationLog, type SignedEvent } from '../../store/index.ts'
+import { type Db, type FormatReplicationHooks, type ReplicationLog, type SignedEvent } from '../../store/index.ts'
 import type { MeshHost, MeshLogger } from '../host.ts'
-import { verifyBy } from '../signing.ts'
+import { ChainVerifier } from './chain.ts'
 import { createEventApplier, type EventApplier, type RemoteBlob } from './apply.ts'
 import { createFloodGuard, type FloodGuard, type FloodLimits } from './flood-guard.ts'
 import { createLagTracker, type LagTracker, type OriginLag } from './lag.ts'
@@ -78,13 +78,6 @@ export function createSyncService(components: SyncComponents, init: SyncInit = {
 
 const NOOP = { info() {}, warn() {}, debug() {} }
 
-/** Checks one received event: signed by its origin, and exactly the next sequence number of that origin. */
-export function verifyEvent(e: SignedEvent, expectedSeq: number): void {
-  if (!e.signature || !verifyBy(e.origin, signingBytes(e), e.signature)) {
-    throw new SyncProtocolError(`event ${e.origin}#${e.seq} has a bad signature`, 'forged')
-  }
-  if (e.seq !== expectedSeq) throw new SyncProtocolError(`event ${e.origin}#${e.seq} out of order (expected #${expectedSeq})`, 'malformed')
-}
 
 class LogSync implements SyncService {
   private readonly logger: MeshLogger
@@ -226,6 +219,7 @@ class LogSync implements SyncService {
       stream = await this.c.host.openStream(peerId, SYNC_PROTOCOL, AbortSignal.timeout(SYNC_IDLE_TIMEOUT))
       const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
       const have = this.c.log.versionVector()
+      const chains = new ChainVerifier((origin) => this.c.log.head(origin))
       await lp.write(encode({ type: 'pull', versionVector: have }))
       // A server caps its answer (maxPullEvents/maxPullBytes) and may overshoot by one message at most.
       let receivedBytes = 0
@@ -247,18 +241,19 @@ class LogSync implements SyncService {
         if (receivedEvents > this.maxPullEvents + MAX_BATCH_EVENTS || receivedBytes > this.maxPullBytes + MAX_MESSAGE_BYTES) {
           throw new SyncProtocolError('pull answer beyond the per-pull limits', 'malformed')
         }
-        const batch: SignedEvent[] = []
+        const fresh: SignedEvent[] = []
         for (const w of msg.events) {
           const e = fromWire(w)
-          const held = have[e.origin] ?? 0
-          if (e.seq <= held) continue // already held (e.g. arrived from another peer meanwhile)
-          verifyEvent(e, held + 1)
-          have[e.origin] = e.seq
-          batch.push(e)
+          // Already held (e.g. arrived from another peer meanwhile).
+          if (e.seq > (have[e.origin] ?? 0)) fresh.push(e)
         }
-        const n = this.applier.apply(batch)
+        // One signature per origin run vouches for the run (hash chain); a bad run keeps its valid prefix.
+        const { accepted, error } = chains.verify(fresh)
+        for (const e of accepted) have[e.origin] = e.seq
+        const n = this.applier.apply(accepted)
         added += n
         this.counters.eventsApplied += n
+        if (error) throw error
       }
       await stream.close()
     } catch (caught) {

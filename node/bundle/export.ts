@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { rename, stat, unlink } from 'node:fs/promises'
-import type { SignedEvent, Store } from '../../store/index.ts'
+import { chainOf, GENESIS_CHAIN, signingBytes, type SignedEvent, type Store } from '../../store/index.ts'
 import { EVENT_FRAME_TARGET_BYTES, EVENTS_PER_FRAME, FRAME } from './constants.ts'
 import { BundleError } from './errors.ts'
 import { BundleWriter, signedMessage } from './frames.ts'
@@ -53,7 +53,7 @@ interface Selection {
   plan: ExportPlan
   blobs: string[]
   /** The selected events, origin by origin, read again from the log (same bounds each time). */
-  events(): Generator<SignedEvent>
+  events(): Generator<{ event: SignedEvent; prev: Uint8Array }>
 }
 
 /** Decides what goes into the bundle: which events, up to which vector, which held blobs. */
@@ -76,10 +76,12 @@ function select(store: Store, options: ExportOptions): Selection {
   // The log's events carry no signature only when appended before signing existed: nobody can
   // verify them, so an origin's export stops there (as mesh sync does) and `to` says so.
   const origins = Object.keys(to).sort()
-  function* walk(record: boolean): Generator<{ event: SignedEvent; include: boolean }> {
+  function* walk(record: boolean): Generator<{ event: SignedEvent; include: boolean; prev: Uint8Array }> {
     for (const origin of origins) {
       let after = from[origin] ?? 0
       const last = to[origin] as number
+      // Each event's signature covers its predecessor's chain value: the bundle carries it.
+      let chain = store.log.chainAt(origin, after) ?? GENESIS_CHAIN
       while (after < last) {
         const page = store.log.sinceSigned(origin, after, PAGE)
         if (page.length === 0) break
@@ -90,7 +92,9 @@ function select(store: Store, options: ExportOptions): Selection {
             break
           }
           after = e.seq
-          yield { event: e, include: included(e.repo) }
+          const prev = chain
+          chain = e.chain ?? chainOf(signingBytes(e, prev))
+          yield { event: e, include: included(e.repo), prev }
         }
       }
     }
@@ -102,13 +106,13 @@ function select(store: Store, options: ExportOptions): Selection {
   const blobSet = new Set<string>()
   let blobBytes = 0
   let blobMetaBytes = 0
-  for (const { event, include } of walk(true)) {
+  for (const { event, include, prev } of walk(true)) {
     if (!include) {
       complete = false
       continue
     }
     events++
-    eventBytes += JSON.stringify(toWire(event)).length + 1
+    eventBytes += JSON.stringify(toWire(event, prev)).length + 1
     if (event.kind === 'artifact.put' && event.sha256 && !blobSet.has(event.sha256)) {
       const record = store.blobIndex.get(event.sha256)
       if (record && !remote.get(event.sha256)) {
@@ -135,8 +139,8 @@ function select(store: Store, options: ExportOptions): Selection {
     plan,
     blobs: [...blobSet],
     *events() {
-      for (const { event, include } of walk(false)) {
-        if (include && event.seq <= (to[event.origin] ?? 0)) yield event
+      for (const { event, include, prev } of walk(false)) {
+        if (include && event.seq <= (to[event.origin] ?? 0)) yield { event, prev }
       }
     },
   }
@@ -181,8 +185,8 @@ export async function exportBundle(c: ExportComponents, options: ExportOptions):
       batchBytes = 0
       progress()
     }
-    for (const e of selection.events()) {
-      const wire = toWire(e)
+    for (const { event: e, prev } of selection.events()) {
+      const wire = toWire(e, prev)
       const size = wire.payload.length + 512
       if (batch.length >= EVENTS_PER_FRAME || (batch.length > 0 && batchBytes + size > EVENT_FRAME_TARGET_BYTES)) await flush()
       batch.push(wire)

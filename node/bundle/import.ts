@@ -49,7 +49,7 @@ export interface ImportResult {
 const STAGE_SQL = `
   CREATE TEMP TABLE IF NOT EXISTS bundle_events (
     origin TEXT NOT NULL, seq INTEGER NOT NULL, hlc_ms INTEGER NOT NULL, hlc_counter INTEGER NOT NULL,
-    repo TEXT NOT NULL, kind TEXT NOT NULL, path TEXT, sha256 TEXT, payload TEXT NOT NULL, signature BLOB NOT NULL,
+    repo TEXT NOT NULL, kind TEXT NOT NULL, path TEXT, sha256 TEXT, payload TEXT NOT NULL, signature BLOB NOT NULL, chain BLOB NOT NULL,
     PRIMARY KEY (origin, seq)) WITHOUT ROWID;
   CREATE TEMP TABLE IF NOT EXISTS bundle_blobs (
     sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, sha1 TEXT NOT NULL, md5 TEXT NOT NULL, sha512 TEXT NOT NULL,
@@ -68,6 +68,7 @@ interface StagedRow {
   sha256: string | null
   payload: string
   signature: Buffer
+  chain: Buffer
 }
 
 const refuse = (code: string, message: string): never => {
@@ -100,8 +101,8 @@ export async function importBundle(c: ImportComponents, options: ImportOptions):
   const fileBytes = (await stat(options.file).catch(() => refuse('AK_BUNDLE_MALFORMED', `cannot read ${options.file}`))).size
 
   db.exec(STAGE_SQL)
-  const stageEvent = db.prepare(`INSERT INTO temp.bundle_events (origin, seq, hlc_ms, hlc_counter, repo, kind, path, sha256, payload, signature)
-    VALUES (@origin, @seq, @hlc_ms, @hlc_counter, @repo, @kind, @path, @sha256, @payload, @signature)`)
+  const stageEvent = db.prepare(`INSERT INTO temp.bundle_events (origin, seq, hlc_ms, hlc_counter, repo, kind, path, sha256, payload, signature, chain)
+    VALUES (@origin, @seq, @hlc_ms, @hlc_counter, @repo, @kind, @path, @sha256, @payload, @signature, @chain)`)
   const stageBlob = db.prepare(`INSERT INTO temp.bundle_blobs (sha256, size, sha1, md5, sha512, chunk_manifest, stored)
     VALUES (@sha256, @size, @sha1, @md5, @sha512, @chunk_manifest, @stored)`)
   const stagedBlob = db.prepare('SELECT 1 FROM temp.bundle_blobs WHERE sha256 = ?')
@@ -136,6 +137,7 @@ export async function importBundle(c: ImportComponents, options: ImportOptions):
     options.onHeader?.(header, fileBytes)
 
     const last = new Map<string, number>(Object.entries(header.from))
+    const lastChain = new Map<string, Uint8Array>()
     for (;;) {
       const at = reader.offset
       const tag = await reader.tag()
@@ -143,17 +145,25 @@ export async function importBundle(c: ImportComponents, options: ImportOptions):
         const frame = eventsFrame.safeParse(await reader.json('an events frame'))
         if (!frame.success) refuse('AK_BUNDLE_MALFORMED', `bad events frame at byte ${at}: ${frame.error?.issues[0]?.message}`)
         for (const w of frame.data?.events ?? []) {
-          const e = fromWire(w)
+          const { event: e, prev: prevChain } = fromWire(w)
           const to = header.to[e.origin]
           if (to === undefined || e.seq > to) refuse('AK_BUNDLE_EVENT', `event ${e.origin}#${e.seq} lies outside the range the header declares`)
           const prev = last.get(e.origin) ?? 0
           if (e.seq <= prev) refuse('AK_BUNDLE_EVENT', `event ${e.origin}#${e.seq} out of order (after #${prev})`)
+          // The signature covers the previous event's chain value. In a complete bundle it must be the
+          // chain of the event before it in the bundle, or of the one this node already holds.
+          const expectedPrev = header.complete ? (lastChain.get(e.origin) ?? store.log.chainAt(e.origin, e.seq - 1)) : undefined
+          if (expectedPrev && Buffer.compare(Buffer.from(expectedPrev), Buffer.from(prevChain)) !== 0) {
+            refuse('AK_BUNDLE_EVENT', `event ${e.origin}#${e.seq} does not continue its origin's hash chain: the bundle was altered or is not contiguous`)
+          }
+          let chain: Uint8Array = prevChain
           try {
-            verifyEvent(e, header.complete ? prev + 1 : e.seq)
+            chain = verifyEvent(e, header.complete ? prev + 1 : e.seq, prevChain)
           } catch (err) {
             refuse('AK_BUNDLE_EVENT', `${(err as Error).message}: the bundle was altered or is not contiguous`)
           }
           last.set(e.origin, e.seq)
+          lastChain.set(e.origin, chain)
           stageEvent.run({
             origin: e.origin,
             seq: e.seq,
@@ -165,6 +175,7 @@ export async function importBundle(c: ImportComponents, options: ImportOptions):
             sha256: e.sha256,
             payload: e.payload,
             signature: Buffer.from(e.signature as Uint8Array),
+            chain: Buffer.from(chain),
           })
           events++
         }
@@ -293,6 +304,7 @@ function applyStaged(store: Store, hooks: readonly FormatReplicationHooks[] | un
     sha256: r.sha256,
     payload: r.payload,
     signature: new Uint8Array(r.signature),
+    chain: new Uint8Array(r.chain),
   })
   const pathKey = (p: { repo: string; path: string }) => `${p.repo}/${p.path}`
   const list = (into: string[], value: string) => {

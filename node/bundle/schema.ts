@@ -44,6 +44,8 @@ const wireEvent = z
     sha256: sha256Hex.nullable(),
     payload: z.string().max(4 * 1024 * 1024),
     signature: z.string().regex(/^[A-Za-z0-9+/]{86}==$/),
+    /** The chain value of the origin's previous event, which the signature covers (hex). */
+    prev: sha256Hex,
   })
   .strict()
 export type WireEvent = z.infer<typeof wireEvent>
@@ -63,7 +65,7 @@ export const blobMeta = z
   .strict()
 export type BlobMeta = z.infer<typeof blobMeta>
 
-export function toWire(e: SignedEvent): WireEvent {
+export function toWire(e: SignedEvent, prev: Uint8Array): WireEvent {
   if (!e.signature) throw new Error(`event ${e.origin}#${e.seq} is unsigned`)
   return {
     origin: e.origin,
@@ -75,11 +77,13 @@ export function toWire(e: SignedEvent): WireEvent {
     sha256: e.sha256,
     payload: e.payload,
     signature: Buffer.from(e.signature).toString('base64'),
+    prev: Buffer.from(prev).toString('hex'),
   }
 }
 
-export function fromWire(e: WireEvent): SignedEvent {
-  return { ...e, signature: new Uint8Array(Buffer.from(e.signature, 'base64')) }
+export function fromWire(w: WireEvent): { event: SignedEvent; prev: Uint8Array } {
+  const { prev, signature, ...rest } = w
+  return { event: { ...rest, signature: new Uint8Array(Buffer.from(signature, 'base64')) }, prev: new Uint8Array(Buffer.from(prev, 'hex')) }
 }
 
 /** The version vector a cursor file holds: {"versionVector": {...}} (what --write-cursor writes) or a bare map. */

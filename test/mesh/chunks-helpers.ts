@@ -13,8 +13,7 @@ import {
 } from '../../mesh/index.ts'
 import { CHUNK_SIZE, createFsDriver, openStore, type Store } from '../../store/index.ts'
 import type { ChunkManifest, HaveMap, LocalChunks } from '../../scheduler/index.ts'
-import { chunkRoutes } from '../../node/api/chunks.ts'
-import { jsonErrorHandler } from '../../node/http-errors.ts'
+import { chunkRoutes, jsonErrorHandler } from '../../node/index.ts'
 import { tempDir } from '../helpers/node-process.ts'
 import { waitFor } from './mesh-helpers.ts'
 

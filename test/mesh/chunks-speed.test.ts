@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { request } from 'undici'
 import type { NodeProcess } from '../helpers/node-process.ts'
@@ -20,6 +21,12 @@ const MIB = 1024 * 1024
 const SIZE = Number(process.env.AK_CHUNK_SPEED_MIB ?? 64) * MIB
 const DEPTH = 8
 const ROUNDS = 3
+
+/** CPU time (user + system, ms) a process has used so far, from /proc (clock ticks of 10 ms). */
+function processCpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+  return (Number(fields[11]) + Number(fields[12])) * 10
+}
 
 describe.skipIf(!enabled)('chunk transport speed (loopback, one node process serving)', () => {
   let node: NodeProcess
@@ -52,8 +59,22 @@ describe.skipIf(!enabled)('chunk transport speed (loopback, one node process ser
     const manifest = manifestOf(bytes)
     const sources = await createPeerSourceFactory(me.host, me.identity).sourcesFor(peerId, AbortSignal.timeout(10_000))
     const results: Record<string, number[]> = {}
-    const record = (name: string, ms: number) => (results[name] ??= []).push(SIZE / MIB / (ms / 1000))
+    /** CPU ms per MiB moved, [requester, server], summed over the rounds. */
+    const cpu: Record<string, [number, number]> = {}
+    let cpu0 = { me: 0, node: 0 }
+    const startCpu = () => {
+      const u = process.cpuUsage()
+      cpu0 = { me: (u.user + u.system) / 1000, node: processCpuMs(node.pid) }
+    }
+    const record = (name: string, ms: number) => {
+      const u = process.cpuUsage()
+      const c = (cpu[name] ??= [0, 0])
+      c[0] += ((u.user + u.system) / 1000 - cpu0.me) / (SIZE / MIB) / ROUNDS
+      c[1] += (processCpuMs(node.pid) - cpu0.node) / (SIZE / MIB) / ROUNDS
+      ;(results[name] ??= []).push(SIZE / MIB / (ms / 1000))
+    }
     const viaSource = async (source: ChunkSource) => {
+      startCpu()
       const t0 = performance.now()
       const got = await fetchAll(manifest, (i) => source.fetchChunk(manifest.sha256, i, AbortSignal.timeout(30_000)), DEPTH)
       const ms = performance.now() - t0
@@ -61,6 +82,7 @@ describe.skipIf(!enabled)('chunk transport speed (loopback, one node process ser
       record(`${source.kind} chunks, ${DEPTH} in flight`, ms)
     }
     const plainGet = async () => {
+      startCpu()
       const t0 = performance.now()
       const res = await request(`${node.url}/generic/files/big.bin`, { headers: { authorization: node.adminAuth } })
       const hash = createHash('sha256')
@@ -83,7 +105,8 @@ describe.skipIf(!enabled)('chunk transport speed (loopback, one node process ser
     }
     const lines = Object.entries(results).map(([k, v]) => {
       const sorted = [...v].sort((x, y) => x - y)
-      return `  ${k.padEnd(28)} median ${sorted[Math.floor(sorted.length / 2)]?.toFixed(0)} MiB/s  (runs: ${v.map((x) => x.toFixed(0)).join(', ')})`
+      const c = cpu[k] ?? [0, 0]
+      return `  ${k.padEnd(28)} median ${sorted[Math.floor(sorted.length / 2)]?.toFixed(0)} MiB/s  (runs: ${v.map((x) => x.toFixed(0)).join(', ')}); CPU ms/MiB requester ${c[0].toFixed(2)}, server ${c[1].toFixed(2)}`
     })
     const lat = Object.entries(latency).map(([k, v]) => `  have() round trip, ${k.padEnd(7)} ${v.toFixed(2)} ms`)
     console.log(`chunk transport speed, ${SIZE / MIB} MiB blob, loopback:\n${lines.join('\n')}\n${lat.join('\n')}`)

@@ -10,6 +10,7 @@ import {
   createLibp2pChunkSource,
   createPeerTokenSigner,
   corruptingLocalChunks,
+  ed25519PrivateKeyObject,
   fetchPeerChunkInfo,
   generateMeshKey,
   type ChunkService,
@@ -150,7 +151,6 @@ describe('chunk transports between two in-process mesh hosts', () => {
         // Re-sign the forger's claims with iss = B (a member) but the forger's key.
         const [, payload] = real.split('.')
         const claims = JSON.parse(Buffer.from(payload as string, 'base64url').toString()) as Record<string, unknown>
-        const { ed25519PrivateKeyObject } = await import('../../mesh/signing.ts')
         const forged = await new SignJWT({ ...claims, iss: b.identity.peerId })
           .setProtectedHeader({ alg: 'EdDSA' })
           .sign(ed25519PrivateKeyObject(forger.identity.privateKey))
@@ -163,7 +163,6 @@ describe('chunk transports between two in-process mesh hosts', () => {
     })
 
     it('refuses a token that lives longer than 60 s (401)', async () => {
-      const { ed25519PrivateKeyObject } = await import('../../mesh/signing.ts')
       const now = Math.floor(Date.now() / 1000)
       const token = await new SignJWT({})
         .setProtectedHeader({ alg: 'EdDSA' })

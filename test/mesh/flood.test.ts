@@ -4,7 +4,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
 import { createEventSigner, createMeshHost, parseMeshKey, SYNC_PROTOCOL, type MeshHost } from '../../mesh/index.ts'
-import { signingBytes } from '../../store/index.ts'
+import { GENESIS_CHAIN, signingBytes } from '../../store/index.ts'
 import type { NodeProcess } from '../helpers/node-process.ts'
 import { api, connectedTo, meshStatus, newMeshKey, startMeshNode, waitFor } from './mesh-helpers.ts'
 
@@ -134,7 +134,7 @@ describe('flood limits and hostile peers', () => {
       const lp = lpStream(stream, { maxDataLength: 8 * 1024 * 1024 })
       await lp.read()
       const e = { origin: self.peerId, seq: 7, hlc: { ms: Date.now(), counter: 0 }, repo: 'files', kind: 'repo.update' as const, path: null, sha256: null, payload: '{}' }
-      const signature = Buffer.from(self.sign(signingBytes(e))).toString('base64')
+      const signature = Buffer.from(self.sign(signingBytes(e, GENESIS_CHAIN))).toString('base64')
       await lp.write(json({ type: 'events', events: [{ ...e, signature }] }))
       await lp.write(json({ type: 'done' }))
       await stream.close().catch(() => {})

@@ -58,9 +58,18 @@ describe('replication over the mesh: chain A–B–C', () => {
     expect(Date.now() - t0).toBeLessThan(5000)
     expect(connectedTo(await meshStatus(c), ids.a)).toBe(false)
     expect(connectedTo(await meshStatus(a), ids.c)).toBe(false)
-    // C holds the metadata but not the bytes yet: it must say so rather than serve an empty body.
-    const get = await fetch(`${c.url}/generic/files/tools/hello.txt`, { headers: { authorization: c.adminAuth } })
-    expect(get.status).toBeGreaterThanOrEqual(400)
+    // The repository is eager (the default): C fetches the bytes through the swarm, from B (which
+    // fetched them from A) or from A itself, and serves exactly what A published.
+    const served = await waitFor(
+      'C serves the bytes',
+      async () => {
+        const get = await fetch(`${c.url}/generic/files/tools/hello.txt`, { headers: { authorization: c.adminAuth }, signal: AbortSignal.timeout(10_000) })
+        return get.status === 200 ? await get.text() : undefined
+      },
+      15_000,
+      200,
+    )
+    expect(served).toBe('hello from A\n')
     // On A the bytes are still served.
     const onA = await fetch(`${a.url}/generic/files/tools/hello.txt`, { headers: { authorization: a.adminAuth } })
     expect(await onA.text()).toBe('hello from A\n')

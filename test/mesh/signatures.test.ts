@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { createMemoryDriver, openStore, type Store } from '../../store/index.ts'
-import { createEventApplier, createEventSigner, listConflicts, replicationState, SyncProtocolError, verifyEvent } from '../../mesh/index.ts'
+import { createMemoryDriver, GENESIS_CHAIN, openStore, type SignedEvent, type Store } from '../../store/index.ts'
+import { ChainVerifier, createEventApplier, createEventSigner, listConflicts, replicationState, SyncProtocolError, verifyEvent } from '../../mesh/index.ts'
 import { tempDir } from '../helpers/node-process.ts'
 import { computeDigests } from './digests.ts'
 
@@ -19,7 +19,7 @@ describe('event signatures', () => {
     store.repositories.create({ key: 'files', format: 'generic', type: 'local' })
     const [e] = store.log.sinceSigned(peerId, 0, 10)
     expect(e?.signature?.length).toBe(64)
-    expect(() => verifyEvent(e!, 1)).not.toThrow()
+    expect(() => verifyEvent(e!, 1, GENESIS_CHAIN)).not.toThrow()
   })
 
   it('a relay that alters any field of an event is detected', async () => {
@@ -35,13 +35,13 @@ describe('event signatures', () => {
       { ...e, signature: null },
     ]
     for (const t of tampered) {
-      expect(() => verifyEvent(t, 1)).toThrow(SyncProtocolError)
+      expect(() => verifyEvent(t, 1, GENESIS_CHAIN)).toThrow(SyncProtocolError)
     }
     // Re-signed by someone else, but claiming the original origin: still refused.
     const other = await node()
     other.store.repositories.create({ key: 'files', format: 'generic', type: 'local', settings: { immutable: true } })
     const forged = { ...other.store.log.sinceSigned(other.peerId, 0, 1)[0]!, origin: peerId }
-    expect(() => verifyEvent(forged, 1)).toThrow(SyncProtocolError)
+    expect(() => verifyEvent(forged, 1, GENESIS_CHAIN)).toThrow(SyncProtocolError)
   })
 
   it('refuses a gap in an origin’s sequence numbers', async () => {
@@ -49,7 +49,33 @@ describe('event signatures', () => {
     store.repositories.create({ key: 'a', format: 'generic', type: 'local' })
     store.repositories.create({ key: 'b', format: 'generic', type: 'local' })
     const second = store.log.sinceSigned(peerId, 1, 1)[0]!
-    expect(() => verifyEvent(second, 1)).toThrow(/out of order/)
+    expect(() => verifyEvent(second, 1, GENESIS_CHAIN)).toThrow(/out of order/)
+  })
+  it('a batch is vouched for by its last signature along the hash chain, and an altered event keeps only the valid prefix', async () => {
+    const { store, peerId } = await node()
+    for (let i = 0; i < 20; i++) store.repositories.create({ key: `r${i}`, format: 'generic', type: 'local' })
+    const events = store.log.sinceSigned(peerId, 0, 100)
+    expect(events).toHaveLength(20)
+    const genesis = () => ({ seq: 0, chain: GENESIS_CHAIN })
+    const all = new ChainVerifier(genesis).verify(events.map((e) => ({ ...e })))
+    expect(all.error).toBeUndefined()
+    expect(all.accepted).toHaveLength(20)
+    // The chain each receiver computes is the one the origin stored.
+    expect(Buffer.from(all.accepted[19]!.chain!)).toEqual(Buffer.from(store.log.head(peerId).chain))
+    // Event #8's payload altered by a relay: #1–#7 are still applied, #8 onwards refused as forged,
+    // although only #20 carries the signature that was checked first.
+    const altered: SignedEvent[] = events.map((e) => ({ ...e }))
+    altered[7] = { ...altered[7]!, payload: altered[7]!.payload.replace('generic', 'npm') }
+    const check = new ChainVerifier(genesis).verify(altered)
+    expect(check.accepted.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7])
+    expect(check.error).toBeInstanceOf(SyncProtocolError)
+    expect(check.error?.reason).toBe('forged')
+    // A forged signature on the last event alone: everything before it stands.
+    const lastForged = events.map((e) => ({ ...e }))
+    lastForged[19] = { ...lastForged[19]!, signature: new Uint8Array(64) }
+    expect(new ChainVerifier(genesis).verify(lastForged).accepted).toHaveLength(19)
+    // A batch that does not continue the held head is refused whole.
+    expect(new ChainVerifier(genesis).verify(events.slice(1).map((e) => ({ ...e }))).accepted).toHaveLength(0)
   })
 })
 

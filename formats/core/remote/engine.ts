@@ -43,7 +43,12 @@ export interface RemoteEngine {
   upstreamUrl(repo: Repository, relative: string): string
   /** A fresh enough copy of a mutable document: stored (HIT), fetched (MISS), revalidated, or stale when the upstream fails. */
   fetchMutable(repo: Repository, spec: MutableSpec): Promise<MutableResult>
-  /** Serves an immutable file: from the store (mesh first), else streamed from the upstream while it is stored. */
+  /**
+   * Serves an immutable file: from the store (mesh first), else streamed from the upstream while
+   * it is stored. A handler may return it as it returns sendBlob(). Never test what it resolves
+   * to: a FastifyReply is thenable, so the promise settles when the response is finished, with
+   * undefined (the bug behind a refetch of every cached file once).
+   */
   serveImmutable(request: FastifyRequest, reply: FastifyReply, repo: Repository, spec: ImmutableSpec): Promise<FastifyReply>
   /** Makes sure an immutable file is stored (fetching it when missing) and returns its artifact. */
   fetchImmutable(repo: Repository, spec: ImmutableSpec): Promise<Artifact>
@@ -136,7 +141,7 @@ export function createRemoteEngine(components: RemoteComponents): RemoteEngine {
     const up = upstreamOf(repo)
     const h: Record<string, string> = { 'user-agent': 'artifact-keeper', ...extra }
     // Credentials go to the upstream's origin only (a packument may point tarballs elsewhere).
-    if (up.authorization && new URL(url).origin === new URL(up.url).origin) h.authorization = up.authorization
+    if (up.authorization && h.authorization === undefined && new URL(url).origin === new URL(up.url).origin) h.authorization = up.authorization
     return h
   }
 
@@ -178,7 +183,7 @@ export function createRemoteEngine(components: RemoteComponents): RemoteEngine {
     if (spec.accept) conditional.accept = spec.accept
     let res: Dispatcher.ResponseData
     try {
-      res = await sendUpstream({ url: spec.url, headers: headersFor(repo, spec.url, conditional), timeoutMs, dispatcher })
+      res = await sendUpstream({ url: spec.url, headers: headersFor(repo, spec.url, { ...spec.headers, ...conditional }), timeoutMs, dispatcher })
     } catch (err) {
       return stale(err as Error)
     }
@@ -208,7 +213,7 @@ export function createRemoteEngine(components: RemoteComponents): RemoteEngine {
     }
     if (status < 200 || status >= 300) {
       res.body.resume()
-      return stale(new UpstreamUnavailableError(`upstream ${redact(spec.url)} answered ${status}`))
+      return stale(new UpstreamUnavailableError(`upstream ${redact(spec.url)} answered ${status}`, { upstreamStatus: status }))
     }
     let body: Buffer
     const contentType = header(res.headers, 'content-type')
@@ -257,7 +262,7 @@ export function createRemoteEngine(components: RemoteComponents): RemoteEngine {
     onResponse?: (res: Dispatcher.ResponseData, tee: StoreAndClientTee) => void,
   ): Promise<Artifact> => {
     if (negative.has(repo.key, spec.url)) notFoundUpstream(repo, spec.url)
-    const res = await sendUpstream({ url: spec.url, headers: headersFor(repo, spec.url), timeoutMs, dispatcher })
+    const res = await sendUpstream({ url: spec.url, headers: headersFor(repo, spec.url, spec.headers), timeoutMs, dispatcher })
     if (res.statusCode === 404 || res.statusCode === 410) {
       res.body.resume()
       negative.add(repo.key, spec.url, negativeTtlOf(repo))
@@ -265,9 +270,9 @@ export function createRemoteEngine(components: RemoteComponents): RemoteEngine {
     }
     if (res.statusCode < 200 || res.statusCode >= 300) {
       res.body.resume()
-      throw new UpstreamUnavailableError(`upstream ${redact(spec.url)} answered ${res.statusCode}`)
+      throw new UpstreamUnavailableError(`upstream ${redact(spec.url)} answered ${res.statusCode}`, { upstreamStatus: res.statusCode })
     }
-    const max = maxFileBytes(repo)
+    const max = Math.min(maxFileBytes(repo), spec.maxBytes ?? Infinity)
     const announced = header(res.headers, 'content-length')
     const expectedSize = announced !== undefined && /^\d+$/.test(announced) ? Number(announced) : undefined
     if (expectedSize !== undefined && expectedSize > max) {
@@ -303,21 +308,24 @@ export function createRemoteEngine(components: RemoteComponents): RemoteEngine {
     return artifact
   }
 
-  const serveStored = async (request: FastifyRequest, reply: FastifyReply, artifact: Artifact, cache: CacheStatus): Promise<FastifyReply | undefined> => {
+  /** Sends the stored file; false when its bytes are nowhere to be had (then nothing was sent). */
+  const serveStored = async (request: FastifyRequest, reply: FastifyReply, artifact: Artifact, cache: CacheStatus): Promise<boolean> => {
     const blob = blobIndex.get(artifact.sha256)
-    if (!blob) return undefined
+    if (!blob) return false
     try {
       cacheHeaders(reply, cache)
-      return await sendBlob(request, reply, blobs, {
+      await sendBlob(request, reply, blobs, {
         blob,
         contentType: artifact.contentType ?? 'application/octet-stream',
         lastModified: artifact.updatedAt,
       })
+      return true
     } catch (err) {
       if (!isMissingBytes(err) || reply.sent) throw err
       for (const h of WEAK_FIELDS) reply.removeHeader(h)
+      reply.removeHeader(CACHE_STATUS_HEADER)
       reply.code(200)
-      return undefined
+      return false
     }
   }
 
@@ -339,17 +347,13 @@ export function createRemoteEngine(components: RemoteComponents): RemoteEngine {
 
     async serveImmutable(request, reply, repo, spec) {
       const stored = artifacts.get(repo.key, spec.path)
-      if (stored) {
-        const served = await serveStored(request, reply, stored, 'HIT')
-        if (served) return served
-      }
+      if (stored && (await serveStored(request, reply, stored, 'HIT'))) return reply
       const key = `i\0${repo.key}\0${spec.path}`
       const running = flights.get(key) as Promise<Artifact> | undefined
       if (running || request.method === 'HEAD') {
         // Followers (and HEAD) wait for the stored file, then read it from the store.
         const artifact = await (running ?? engine.fetchImmutable(repo, spec))
-        const served = await serveStored(request, reply, artifact, 'MISS')
-        if (served) return served
+        if (await serveStored(request, reply, artifact, 'MISS')) return reply
         throw new UpstreamUnavailableError(`the bytes of '${spec.path}' vanished right after they were fetched`)
       }
       // The leader streams the upstream body to its client while the store ingests it.

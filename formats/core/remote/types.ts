@@ -34,6 +34,8 @@ export interface MutableSpec {
   url: string
   /** Accept header sent upstream. */
   accept?: string
+  /** Extra request headers; an `authorization` here (an OCI bearer token) replaces the upstream's Basic credentials. */
+  headers?: Record<string, string>
   /** Throws (any error; it becomes UpstreamInvalidError) when the body is unusable; nothing is stored then. */
   validate?(body: Buffer, contentType: string): void
 }
@@ -58,4 +60,8 @@ export interface ImmutableSpec {
   expected?: { sha256?: string; sha1?: string; md5?: string; sha512?: string }
   /** Extra properties recorded on the artifact beside the remote ones. */
   properties?: Record<string, unknown>
+  /** Extra request headers (Accept, an OCI bearer token); an `authorization` here replaces the upstream's Basic credentials. */
+  headers?: Record<string, string>
+  /** Largest body accepted, below the repository's upload limit (OCI manifests: 4 MiB). @default the upload limit */
+  maxBytes?: number
 }

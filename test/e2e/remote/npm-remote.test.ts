@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireClient } from '../../helpers/clients.ts'
 import { ADMIN_PASSWORD, startNodeProcess, tempDir, type NodeProcess } from '../../helpers/node-process.ts'
-import { startCountingProxy, type CountingProxy } from '../../formats/remote/support.ts'
+import { startCountingProxy, type CountingProxy } from '../../formats/remote/index.ts'
 
 const NPM_TIMEOUT = 120_000
 

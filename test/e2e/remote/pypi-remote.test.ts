@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireClient } from '../../helpers/clients.ts'
 import { startNodeProcess, tempDir, type NodeProcess } from '../../helpers/node-process.ts'
 import { buildWheel, wheelFilename } from '../pypi/dists.ts'
-import { startCountingProxy, type CountingProxy } from '../../formats/remote/support.ts'
+import { startCountingProxy, type CountingProxy } from '../../formats/remote/index.ts'
 
 interface Run {
   code: number | null

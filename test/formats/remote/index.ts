@@ -1,0 +1,1 @@
+export { startCountingProxy, waitUntil, type CountingProxy, type SeenRequest } from './support.ts'
