@@ -3,7 +3,7 @@
  * chunk against the manifest, writes it into the partial file, hashes the in-order prefix and
  * commits the finished file into the blob store. The Scheduler owns single-flight and queueing.
  */
-import { createHash, type Hash } from 'node:crypto'
+import { createHash, randomBytes, type Hash } from 'node:crypto'
 import { open, rm } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import {
@@ -109,8 +109,14 @@ class SourceState {
   readonly offset: number
   polling = false
 
-  constructor(readonly source: ChunkSource) {
-    this.offset = createHash('sha256').update(source.id).digest().readUInt32BE(0)
+  constructor(
+    readonly source: ChunkSource,
+    salt: Uint8Array,
+  ) {
+    // Salted per download: with the source id alone, every node fetching a blob from the same
+    // origin scanned from the same chunk, so they all asked it for the same chunks in the same
+    // order and had nothing to give each other (the swarm degenerated to N pulls from the origin).
+    this.offset = createHash('sha256').update(source.id).update(salt).digest().readUInt32BE(0)
   }
 }
 
@@ -170,6 +176,8 @@ export class Download implements ReadableDownload {
   private fatal: Error | undefined
   private fetched = 0
   private directoryBusy = false
+  /** Spreads this node's rarest-first scans away from other nodes' scans of the same sources. */
+  private readonly offsetSalt = randomBytes(8)
 
   constructor(
     readonly sha256: string,
@@ -422,7 +430,7 @@ export class Download implements ReadableDownload {
       const added: SourceState[] = []
       for (const source of found) {
         if (this.sources.has(source.id)) continue
-        const s = new SourceState(source)
+        const s = new SourceState(source, this.offsetSalt)
         this.sources.set(source.id, s)
         added.push(s)
         source.watchHave?.(

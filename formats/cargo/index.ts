@@ -9,6 +9,7 @@ export { parsePublishMetadata, type IndexEntry, type IndexDependency, type Publi
 export { readPackageId, type PackageId } from './manifest.ts'
 export { readCrateManifest, type CrateScanLimits } from './crate-archive.ts'
 export { PublishBodyReader, readPublishJson, readCrateLength, type PublishBodyLimits } from './publish-body.ts'
+export { downloadUrl, parseIndexLines, rewriteIndexFile } from './remote.ts'
 
 /** The cargo format: sparse index and registry Web API at /cargo/{repo}/. */
 export function cargoFormat(ctx: FormatContext): (app: FastifyInstance) => Promise<void> {

@@ -68,7 +68,9 @@ export function rewriteIndexFile(body: string, upstreamUrl: string, ourIndex: st
 
 /** The download URL of a crate from the upstream config's `dl` (its markers, or /{crate}/{version}/download appended). */
 export function downloadUrl(dl: string, name: string, version: string, cksum: string): string {
-  const prefix = indexPath(name).split('/').slice(0, -1).join('/')
+  // {prefix} keeps the name's case (cargo's make_dep_prefix); {lowerprefix} is its lower-case form.
+  const n = name
+  const prefix = n.length <= 2 ? String(n.length) : n.length === 3 ? `3/${n[0]}` : `${n.slice(0, 2)}/${n.slice(2, 4)}`
   const markers = /\{(crate|version|prefix|lowerprefix|sha256-checksum)\}/
   if (!markers.test(dl)) return `${dl.replace(/\/+$/, '')}/${encodeURIComponent(name)}/${encodeURIComponent(version)}/download`
   return dl

@@ -19,6 +19,8 @@ export {
   STALE_WARNING,
   createRemoteEngine,
   upstreamOf,
+  NegativeCache,
+  StoreAndClientTee,
   type RemoteEngine,
   type RemoteOptions,
   type CacheStatus,

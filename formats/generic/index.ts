@@ -2,6 +2,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { FormatContext } from '../core/index.ts'
 import { contentLength, expectedDigests, resolveRepository, sendBlob, streamRawBodies } from '../core/index.ts'
 import { serveGenericRemote } from './remote.ts'
+
+export { globToRegExp, isMutableGenericPath } from './remote.ts'
 import {
   ArtifactNotFoundError,
   ClientAbortedError,

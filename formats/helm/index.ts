@@ -16,6 +16,7 @@ import { CONTENT_TYPE, HELM_FORMAT } from './constants.ts'
 import { helmErrorHandler } from './errors.ts'
 import { buildIndex, renderIndex, type ChartVersionEntry } from './index-yaml.ts'
 import { uploadChart, uploadProvenance } from './upload.ts'
+import { serveRemoteChartFile, serveRemoteIndex } from './remote.ts'
 
 export { HELM_FORMAT, MAX_DECOMPRESSED_CHART_BYTES, MAX_CHART_YAML_BYTES, MAX_CHART_ENTRIES, MAX_PROV_BYTES } from './constants.ts'
 export { HELM_STATUS, helmWireError } from './errors.ts'
@@ -23,6 +24,7 @@ export { chartMetadata, parseChartYaml, checkChartName, isChartVersion, ChartMet
 export { readChartArchive, ChartArchiveError, type ChartArchiveLimits } from './chart-archive.ts'
 export { provenanceChart, looksLikeProvenance, ProvenanceError } from './provenance.ts'
 export { buildIndex, renderIndex, type IndexFile, type ChartVersionEntry } from './index-yaml.ts'
+export { parseUpstreamIndex, rewriteIndex, findChartUrl } from './remote.ts'
 
 /** A chart file name below charts/: {name}-{version}.tgz or its .prov. */
 const CHART_FILE = /^[A-Za-z0-9][A-Za-z0-9._+-]*\.tgz(\.prov)?$/
@@ -74,6 +76,7 @@ export function helmFormat(ctx: FormatContext) {
       url: '/:repo/index.yaml',
       handler: async (request, reply) => {
         const repo = readable(request)
+        if (repo.type === 'remote') return serveRemoteIndex(ctx, request, reply, repo, `${ctx.baseUrl(request)}${app.prefix}/${encodeURIComponent(repo.key)}/charts/`)
         const text = renderIndex(indexOf(request, repo))
         // The ETag names the content minus the `generated` line, so an unchanged index revalidates.
         const etag = `"${createHash('sha256').update(text.replace(/^generated: .*$/m, '')).digest('hex')}"`
@@ -90,6 +93,7 @@ export function helmFormat(ctx: FormatContext) {
         const repo = readable(request)
         const { file } = request.params as { file: string }
         if (!CHART_FILE.test(file)) throw new ArtifactNotFoundError(`'${file}' is not a chart file`)
+        if (repo.type === 'remote') return serveRemoteChartFile(ctx, request, reply, repo, file)
         const artifact = findChartFile(ctx.artifacts, readOrder(ctx, repo), file)
         const blob = artifact ? ctx.blobIndex.get(artifact.sha256) : undefined
         if (!artifact || !blob) throw new ArtifactNotFoundError(`chart file '${file}' not found in repository '${repo.key}'`)

@@ -11,6 +11,7 @@ import { findFile, storedSnapshotFiles, storedVersions } from './stored.ts'
 import { sendBytes } from './http-body.ts'
 import { contentTypeOf } from './content-types.ts'
 import { serveMavenRemote } from './remote.ts'
+import { serveMavenVirtual } from './remote-virtual.ts'
 
 const CHECKSUM_TYPE = 'text/plain; charset=us-ascii'
 
@@ -69,6 +70,9 @@ export async function serve(ctx: FormatContext, request: FastifyRequest, reply: 
   const { path, directory } = parseRawPath(rest, true)
   const parsed = directory ? undefined : parseOrUndefined(path)
   if (repo.type === 'remote' && parsed) return serveMavenRemote(ctx, request, reply, repo, parsed)
+  if (parsed && repo.type === 'virtual' && members.some((m) => m.type === 'remote')) {
+    return serveMavenVirtual(ctx, request, reply, repo, members, parsed, (locals) => generateMetadata(ctx, locals, parsed.target))
+  }
   if (!parsed) {
     if (path === '' || members.some((m) => ctx.artifacts.hasTree(m.key, path))) {
       return reply.header('cache-control', 'no-cache').send(listing(ctx, repo, members, path))

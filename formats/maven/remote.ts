@@ -1,9 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { XMLParser } from 'fast-xml-parser'
 import type { BlobRecord, Repository } from '../../store/index.ts'
 import { cacheHeaders, remoteEngine, sendBlob, type FormatContext } from '../core/index.ts'
 import { contentTypeOf } from './content-types.ts'
 import { sendBytes } from './http-body.ts'
 import { isSnapshotVersion, type MavenPath } from './layout.ts'
+import type { VersionEntry } from './metadata.ts'
 
 /*
  * Maven remote repositories: a proxy of an upstream Maven 2 repository (Maven Central, another
@@ -24,6 +26,28 @@ import { isSnapshotVersion, type MavenPath } from './layout.ts'
  */
 
 const CHECKSUM_TYPE = 'text/plain; charset=us-ascii'
+
+const parser = new XMLParser({ parseTagValue: false, ignoreAttributes: true, processEntities: false, isArray: (name) => name === 'version' })
+
+interface MetadataDoc {
+  metadata?: { versioning?: { versions?: { version?: unknown[] }; lastUpdated?: unknown } }
+}
+
+/** Parses a maven-metadata.xml; throws when it is not one. */
+function parseMetadata(xml: string): MetadataDoc {
+  const doc = parser.parse(xml) as MetadataDoc
+  if (!doc || typeof doc !== 'object' || !doc.metadata) throw new Error('not a maven-metadata.xml document')
+  return doc
+}
+
+/** The versions an upstream artifact-level maven-metadata.xml lists, dated by its lastUpdated. */
+export function upstreamVersionEntries(xml: string): VersionEntry[] {
+  const versioning = parseMetadata(xml).metadata?.versioning
+  const stamp = typeof versioning?.lastUpdated === 'string' ? /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$/.exec(versioning.lastUpdated.trim()) : null
+  const updatedAt = stamp ? Date.UTC(+stamp[1]!, +stamp[2]! - 1, +stamp[3]!, +stamp[4]!, +stamp[5]!, +stamp[6]!) : 0
+  const versions = versioning?.versions?.version ?? []
+  return versions.filter((v): v is string => typeof v === 'string' && v.trim() !== '').map((v) => ({ version: v.trim(), updatedAt }))
+}
 
 /** Whether a parsed Maven path names a mutable document (revalidated by TTL) rather than an immutable file. */
 export function isMavenRemoteMutable(parsed: MavenPath): boolean {
@@ -58,7 +82,12 @@ export async function serveMavenRemote(
   const contentType = contentTypeFor(parsed)
 
   if (isMavenRemoteMutable(parsed)) {
-    const doc = await engine.fetchMutable(repo, { path, url, accept: parsed.target.kind === 'file' ? '*/*' : 'application/xml, text/xml, */*' })
+    const doc = await engine.fetchMutable(
+      repo,
+      parsed.target.kind === 'file'
+        ? { path, url }
+        : { path, url, accept: 'application/xml, text/xml, */*', validate: (body) => void parseMetadata(body.toString('utf8')) },
+    )
     cacheHeaders(reply, doc.cache)
     if (checksum) return sendBytes(request, reply, Buffer.from(doc.blob[checksum]), CHECKSUM_TYPE, doc.artifact.updatedAt)
     return sendBlob(request, reply, ctx.blobs, { blob: doc.blob, contentType, lastModified: doc.artifact.updatedAt })

@@ -16,6 +16,7 @@ export { NPM_STATUS, toNpmWireError } from './wire-errors.ts'
 export { packageNameProblem, validatePackageName, tarballPath } from './names.ts'
 export { PublishBodyScanner, Base64Decoder } from './publish-body.ts'
 export { readTarballManifest } from './tarball-manifest.ts'
+export { parsePackument, rewriteTarballUrls, findTarball, packumentSource } from './remote-packument.ts'
 export { npmReplicationHooks, distTagPointer, deprecationPointer } from './replication.ts'
 
 function notAllowed(request: FastifyRequest): never {

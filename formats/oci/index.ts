@@ -22,6 +22,8 @@ export { paginate, parsePage, mergeSorted } from './pagination.ts'
 export { parseContentRange } from './routes-blobs.ts'
 export { UploadManager, type UploadSession, type UploadManagerInit } from './uploads.ts'
 export { isOciMutablePath, ociReplicationHooks } from './replication.ts'
+export { UpstreamAuth, parseChallenge, type Challenge, type UpstreamAuthInit } from './remote-auth.ts'
+export { upstreamName } from './remote-index.ts'
 
 /**
  * OCI Distribution Spec 1.1 at /v2/: the first segment of an image name is the repository
@@ -102,6 +104,11 @@ export function ociFormat(ctx: FormatContext) {
       // A remote repository is a pull-through cache of its upstream (remote.ts).
       if (remote.owns(route.name)) return remote.dispatch(request, reply, route, query)
       const m = request.method
+      if ((m === 'GET' || m === 'HEAD') && (route.kind === 'manifest' || route.kind === 'blob') && remote.hasRemoteMembers(route.name)) {
+        return remote.throughMembers(request, reply, route, () =>
+          route.kind === 'manifest' ? manifests.get(request, reply, route.name, route.reference) : blobs.get(request, reply, route.name, (route as { digest: string }).digest),
+        )
+      }
       switch (route.kind) {
         case 'manifest':
           if (m === 'GET' || m === 'HEAD') return manifests.get(request, reply, route.name, route.reference)

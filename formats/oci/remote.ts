@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { cacheHeaders, isMissingBytes, REMOTE_METADATA_DIR, remoteEngine, sendBlob, type CacheStatus } from '../core/index.ts'
+import { cacheHeaders, isMissingBytes, readOrder, REMOTE_METADATA_DIR, remoteEngine, sendBlob, type CacheStatus } from '../core/index.ts'
 import { DEFAULT_UPSTREAM_TIMEOUT, defaultDispatcher, upstreamOf } from '../core/remote/index.ts'
 import { AkError, NotFoundError, UpstreamInvalidError, type BlobRecord, type Repository } from '../../store/index.ts'
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, MAX_MANIFEST_BYTES, OCI_FORMAT, OCI_INDEX, OCI_MANIFEST } from './constants.ts'
@@ -33,6 +33,14 @@ export interface RemoteRoutes {
   owns(name: string): boolean
   /** Handles a request for such a name: reads go upstream, writes are refused. */
   dispatch(request: FastifyRequest, reply: FastifyReply, route: Route, query: URLSearchParams): Promise<FastifyReply>
+  /** Whether `name` is in a virtual OCI repository with at least one remote member. */
+  hasRemoteMembers(name: string): boolean
+  /**
+   * GET/HEAD of a manifest or blob through such a virtual repository. A tag resolves in member
+   * order (a remote member's tag fetched or revalidated like a direct read); a digest is served
+   * by `local` (whatever any member holds) and, when none holds it, by the remote members' upstreams.
+   */
+  throughMembers(request: FastifyRequest, reply: FastifyReply, route: Route, local: () => Promise<FastifyReply>): Promise<FastifyReply>
 }
 
 /** Whether an error is the upstream refusing our credentials (an expired or revoked token). */
@@ -55,15 +63,32 @@ export function remoteRoutes(registry: OciRegistry): RemoteRoutes {
   const v2Url = (repo: Repository, image: string, rest: string) =>
     `${new URL(upstreamOf(repo).url).origin}/v2/${upstreamName(upstreamOf(repo).url, image)}/${rest}`
 
-  /** Runs `work` with the upstream's auth headers; once more with fresh ones when the upstream says 401. */
+  /**
+   * Runs `work` with the upstream's auth headers; once more with fresh ones when the upstream
+   * says 401. When no token can be had (the upstream is down), `work` still runs without one:
+   * the engine then serves what it has stored, stale; if the upstream answers 401 after all,
+   * the token failure is the error reported.
+   */
   const withAuth = async <T>(repo: Repository, image: string, work: (headers: Record<string, string>) => Promise<T>): Promise<T> => {
     const name = upstreamName(upstreamOf(repo).url, image)
+    const attempt = async () => {
+      let authFailure: unknown
+      const headers = await auth.headers(repo, name).catch((err: unknown) => {
+        authFailure = err
+        return {}
+      })
+      try {
+        return await work(headers)
+      } catch (err) {
+        throw refused(err) && authFailure !== undefined ? authFailure : err
+      }
+    }
     try {
-      return await work(await auth.headers(repo, name))
+      return await attempt()
     } catch (err) {
       if (!refused(err)) throw err
       auth.forget(repo, name)
-      return work(await auth.headers(repo, name))
+      return attempt()
     }
   }
 
@@ -240,7 +265,66 @@ export function remoteRoutes(registry: OciRegistry): RemoteRoutes {
     return reply.type(OCI_INDEX).send(oneManifestIndex(rows))
   }
 
+  const virtualOf = (name: string): Repository | undefined => {
+    const slash = name.indexOf('/')
+    const repo = slash > 0 ? ctx.repositories.get(name.slice(0, slash)) : undefined
+    return repo && repo.format === OCI_FORMAT && repo.type === 'virtual' ? repo : undefined
+  }
+
+  /** A member's view of the name the client used through the virtual repository. */
+  const memberName = (member: Repository, name: OciName): OciName => ({ full: `${member.key}/${name.image}`, repo: member.key, image: name.image })
+
+  /** Unknown here: the next member may have it. */
+  const unknown = (err: unknown) => err instanceof ManifestUnknownError || err instanceof BlobUnknownError
+
   return {
+    hasRemoteMembers(name) {
+      const repo = virtualOf(name)
+      return repo !== undefined && readOrder(ctx, repo).some((m) => m.type === 'remote')
+    },
+
+    async throughMembers(request, reply, route, local) {
+      const name = parseName(route.name)
+      const repo = virtualOf(route.name)
+      if (!repo || (route.kind !== 'manifest' && route.kind !== 'blob')) return local()
+      ctx.authorize(request, repo, 'read')
+      const members = readOrder(ctx, repo)
+      let failure: unknown
+      const ref = route.kind === 'manifest' ? parseReference(route.reference) : undefined
+      if (ref?.kind === 'tag') {
+        for (const member of members) {
+          try {
+            if (member.type === 'remote') return await manifestByTag(request, reply, member, memberName(member, name), ref.tag)
+            const found = registry.findManifest({ name, repo: member, members: [member] }, ref.tag)
+            return await serveManifest(request, reply, found.blob, found.row.mediaType, found.artifact.updatedAt, 'HIT')
+          } catch (err) {
+            if (reply.sent) throw err
+            // A remote member that fails is skipped while another member has the tag.
+            if (!unknown(err)) failure ??= err
+          }
+        }
+        throw failure ?? new ManifestUnknownError(`manifest '${ref.tag}' of '${name.full}' is unknown`, { name: name.full, reference: ref.tag })
+      }
+      let missing: unknown
+      try {
+        return await local()
+      } catch (err) {
+        if (reply.sent || !unknown(err)) throw err
+        missing = err
+      }
+      for (const member of members) {
+        if (member.type !== 'remote') continue
+        try {
+          if (ref?.kind === 'digest') return await manifestByDigest(request, reply, member, memberName(member, name), ref.digest, ref.hex)
+          if (route.kind === 'blob') return await blob(request, reply, member, memberName(member, name), route.digest)
+        } catch (err) {
+          if (reply.sent) throw err
+          if (!unknown(err)) failure ??= err
+        }
+      }
+      throw failure ?? missing
+    },
+
     owns(name) {
       const slash = name.indexOf('/')
       return slash > 0 && remoteRepo(name.slice(0, slash)) !== undefined

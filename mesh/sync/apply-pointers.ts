@@ -17,6 +17,8 @@ export interface HookDispatch {
   artifactChanged(repo: string, path: string): void
   /** Pointer (repo, name) has a new winner. */
   pointerChanged(repo: string, name: string, value: unknown): void
+  /** Forgets cached repository formats (call when a batch starts: repositories may have changed). */
+  reset(): void
 }
 
 export interface PointerApplier {
@@ -48,10 +50,16 @@ export function createHookDispatch(db: Db, hooks: readonly FormatReplicationHook
   const byFormat = new Map(hooks.map((h) => [h.format, h]))
   const formatOf = db.prepare('SELECT format FROM repositories WHERE key = ?')
   const getArtifact = db.prepare('SELECT * FROM artifacts WHERE repo = ? AND path = ?')
+  // Two lookups per applied event otherwise (isMutablePath, artifactChanged): cached per batch.
+  const formats = new Map<string, string | undefined>()
   const hookOf = (repo: string): FormatReplicationHooks | undefined => {
     if (byFormat.size === 0) return undefined
-    const r = formatOf.get(repo) as { format: string } | undefined
-    return r ? byFormat.get(r.format) : undefined
+    let format = formats.get(repo)
+    if (format === undefined && !formats.has(repo)) {
+      format = (formatOf.get(repo) as { format: string } | undefined)?.format
+      formats.set(repo, format)
+    }
+    return format === undefined ? undefined : byFormat.get(format)
   }
   /** Runs a hook in a savepoint: one that throws loses its own writes, never the batch. */
   const guarded = (hook: FormatReplicationHooks, repo: string, path: string, fn: () => void) => {
@@ -62,6 +70,7 @@ export function createHookDispatch(db: Db, hooks: readonly FormatReplicationHook
     }
   }
   return {
+    reset: () => formats.clear(),
     isMutablePath: (repo, path) => hookOf(repo)?.isMutablePath?.(path) === true,
     artifactChanged: (repo, path) => {
       const hook = hookOf(repo)

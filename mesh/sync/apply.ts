@@ -138,9 +138,15 @@ export function createEventApplier(db: Db, log: ReplicationLog, options: EventAp
   }
   type RepoRow = { key: string; type: string; settings: string }
   /** The repository here and how this node treats others' events for it; undefined when absent. */
-  const localRepo = (repo: string): (Materialisation & { row: RepoRow }) | undefined => {
+  type LocalRepo = Materialisation & { row: RepoRow; immutable: boolean }
+  /** Per batch (cleared when a batch starts and when a repository event is applied). */
+  const repoCache = new Map<string, LocalRepo | undefined>()
+  const localRepo = (repo: string): LocalRepo | undefined => {
+    if (repoCache.has(repo)) return repoCache.get(repo)
     const row = getRepo.get(repo) as RepoRow | undefined
-    return row && { row, ...materialisationOf(row.type, row.settings) }
+    const here = row && { row, ...materialisationOf(row.type, row.settings), immutable: (JSON.parse(row.settings) as { immutable?: boolean }).immutable === true }
+    repoCache.set(repo, here)
+    return here
   }
 
   /**
@@ -192,8 +198,7 @@ export function createEventApplier(db: Db, log: ReplicationLog, options: EventAp
   const recomputePath = (repo: string, path: string): void => {
     const here = localRepo(repo)
     if (!here?.applies) return
-    const repoRow = here.row
-    const immutable = (JSON.parse(repoRow.settings) as { immutable?: boolean }).immutable === true && !hooks.isMutablePath(repo, path)
+    const immutable = here.immutable && !hooks.isMutablePath(repo, path)
     const events = (pathEvents.all(repo, path) as Row[]).map(toEvent).sort(order)
     // Filters: an excluded path is left as it is here (never removed), its events kept.
     const latestPut = here.filter.usesProperties ? events.filter((e) => e.kind === 'artifact.put').pop() : undefined
@@ -201,7 +206,8 @@ export function createEventApplier(db: Db, log: ReplicationLog, options: EventAp
     let lastDelete: PathEvent | undefined
     for (const e of events) if (e.kind === 'artifact.delete') lastDelete = e
     const live = events.filter((e) => e.kind === 'artifact.put' && e.sha256 && (!lastDelete || order(e, lastDelete) > 0))
-    deleteConflicts.run(repo, path)
+    // Conflicts need two puts: a path with a single event has none to clear (the common case).
+    if (events.length > 1) deleteConflicts.run(repo, path)
     if (live.length === 0) {
       deleteArtifact.run(repo, path)
       hooks.artifactChanged(repo, path)
@@ -236,11 +242,13 @@ export function createEventApplier(db: Db, log: ReplicationLog, options: EventAp
     const properties = JSON.stringify(p.properties ?? {})
     const current = getArtifact.get(repo, path) as { sha256: string; properties: string; content_type: string | null } | undefined
     if (current && current.sha256 === sha256 && current.properties === properties && current.content_type === (p.contentType ?? null)) return
-    if (!getBlob.get(sha256)) {
-      // Metadata only: the bytes are fetched later (the swarm). Without digests we cannot even
-      // record the blob row (events from before digests travelled), so the path stays absent.
-      const b = p.blob
-      if (!b || typeof b.sha1 !== 'string' || typeof b.md5 !== 'string' || typeof b.sha512 !== 'string' || typeof p.size !== 'number') return
+    const b = p.blob
+    const digests = b && typeof b.sha1 === 'string' && typeof b.md5 === 'string' && typeof b.sha512 === 'string' && typeof p.size === 'number'
+    // Without digests we cannot even record the blob row (events from before digests travelled):
+    // unless the blob is here already, the path stays absent.
+    if (!digests && !getBlob.get(sha256)) return
+    if (
+      digests &&
       insertBlob.run({
         sha256,
         size: p.size,
@@ -250,7 +258,9 @@ export function createEventApplier(db: Db, log: ReplicationLog, options: EventAp
         chunk_size: CHUNK_SIZE,
         chunk_manifest: Buffer.from(b.chunkManifest ?? '', 'hex'),
         now: Date.now(),
-      })
+      }).changes > 0
+    ) {
+      // A new blob row: metadata only, the bytes are fetched later (the swarm).
       insertRemoteBlob.run(sha256, winner.origin, Date.now())
       remoteBlobs.push({ sha256, repo, mode: here.mode })
     }
@@ -270,6 +280,8 @@ export function createEventApplier(db: Db, log: ReplicationLog, options: EventAp
   }
 
   const applyAll = db.transaction((events: SignedEvent[]): number => {
+    repoCache.clear()
+    hooks.reset()
     let added = 0
     const repos = new Set<string>()
     const paths = new Map<string, { repo: string; path: string }>()
@@ -285,6 +297,8 @@ export function createEventApplier(db: Db, log: ReplicationLog, options: EventAp
     for (const r of repos) {
       const before = localRepo(r)
       recomputeRepo(r)
+      repoCache.delete(r)
+      hooks.reset()
       const after = localRepo(r)
       // Newly selected (or new settings, e.g. filters): apply everything held for it from the log.
       if (after?.applies && (!before?.applies || before.row.settings !== after.row.settings)) {
@@ -311,7 +325,11 @@ export function createEventApplier(db: Db, log: ReplicationLog, options: EventAp
     }
   }
   const rematerialiseAll = db.transaction((repo: string) => {
+    repoCache.clear()
+    hooks.reset()
     recomputeRepo(repo)
+    repoCache.delete(repo)
+    hooks.reset()
     rematerialiseContent(repo)
   })
 

@@ -11,9 +11,10 @@ import {
   metric,
   publishFile,
   startCluster,
-  transferOf,
+  waitTransferDone,
   waitKnown,
   waitRepo,
+  waitHolders,
   type BlobFile,
   type Cluster,
 } from './swarm-helpers.ts'
@@ -45,6 +46,7 @@ describe('swarm: a peer serving corrupted chunks', () => {
     await publishFile(liar, 'files', 'liar.bin', blob)
     await waitKnown(downloader, 'files', 'liar.bin')
     await waitKnown(downloader, 'files', 'honest.bin')
+    await waitHolders(downloader, blob.sha256, [at(cluster, 0).peerId, at(cluster, 1).peerId])
   }, 180_000)
 
   afterAll(async () => {
@@ -59,8 +61,7 @@ describe('swarm: a peer serving corrupted chunks', () => {
     expect(got.status).toBe(200)
     expect(got.sha256).toBe(blob.sha256)
 
-    const t = await transferOf(downloader.node, blob.sha256)
-    expect(t?.state).toBe('done')
+    const t = await waitTransferDone(downloader.node, blob.sha256)
     const liarSources = t!.sources.filter((s) => s.peerId === liar.peerId)
     // The liar was asked (it holds the blob and says so), and every one of its transports was
     // dropped as corrupt without a single chunk of it accepted.

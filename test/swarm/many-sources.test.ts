@@ -4,6 +4,7 @@ import {
   MiB,
   at,
   waitRepo,
+  waitHolders,
   bytesByPeer,
   createLazyRepo,
   download,
@@ -12,7 +13,7 @@ import {
   metric,
   publishFile,
   startCluster,
-  transferOf,
+  waitTransferDone,
   waitKnown,
   type BlobFile,
   type Cluster,
@@ -39,6 +40,7 @@ describe('swarm: a download takes chunks from every holder', () => {
       await waitKnown(n, 'files', 'big/from-a.bin')
       await waitKnown(n, 'files', 'big/from-b.bin')
     }
+    await waitHolders(c, blob.sha256, [at(cluster, 0).peerId, at(cluster, 1).peerId])
   }, 180_000)
 
   afterAll(async () => {
@@ -55,9 +57,7 @@ describe('swarm: a download takes chunks from every holder', () => {
     expect(got.bytes).toBe(SIZE)
     expect(got.sha256).toBe(blob.sha256)
 
-    const t = await transferOf(c.node, blob.sha256)
-    expect(t, 'the download shows in GET /api/v1/transfers').toBeDefined()
-    expect(t?.state).toBe('done')
+    const t = await waitTransferDone(c.node, blob.sha256)
     const perPeer = bytesByPeer(t!)
     const fromA = perPeer.get(a.peerId) ?? 0
     const fromB = perPeer.get(b.peerId) ?? 0
@@ -68,11 +68,12 @@ describe('swarm: a download takes chunks from every holder', () => {
     expect(fromA + fromB).toBe(SIZE)
     expect(await metric(c.node, 'ak_swarm_bytes_total')).toBe(SIZE)
 
-    // The node never held the blob in memory: its peak RSS grew by well under the blob's size
-    // (chunks in flight are bounded by pipeline depth × sources, the rest lives on disk).
-    const growth = c.node.peakRss() - Math.max(rssBefore, 0)
-    console.log(`RSS before ${(rssBefore / MiB).toFixed(1)} MiB, peak before ${(peakBefore / MiB).toFixed(1)} MiB, peak after ${(c.node.peakRss() / MiB).toFixed(1)} MiB`)
-    expect(growth).toBeLessThan(SIZE / 2)
+    // The node never held the blob in memory: its peak RSS grew by less than the blob's size
+    // (chunks in flight are bounded by pipeline depth × sources, the rest lives on disk; a
+    // buffered blob would add at least its 64 MiB, twice that with the usual concat copy).
+    const growth = c.node.peakRss() - rssBefore
+    console.log(`RSS before ${(rssBefore / MiB).toFixed(1)} MiB (peak so far ${(peakBefore / MiB).toFixed(1)}), peak after ${(c.node.peakRss() / MiB).toFixed(1)} MiB`)
+    expect(growth).toBeLessThan(SIZE)
 
     // What was committed is right: the blob rehashes to its digest and nothing else is wrong.
     const report = await fsck(c.node)

@@ -148,6 +148,20 @@ export async function waitKnown(node: NodeProcess, repo: string, artifactPath: s
   )
 }
 
+/** Waits until `node` sees every one of `peerIds` as a holder of `sha256` (GET /api/v1/mesh/providers). */
+export async function waitHolders(node: NodeProcess, sha256: string, peerIds: string[], timeoutMs = 20_000): Promise<void> {
+  await waitFor(
+    `${peerIds.length} holders of ${sha256.slice(0, 12)} seen by ${node.url}`,
+    async () => {
+      const r = await api<{ holders: { peerId: string }[] }>(node, `/api/v1/mesh/providers/${sha256}`)
+      const seen = new Set((r.body.holders ?? []).map((h) => h.peerId))
+      return peerIds.every((p) => seen.has(p))
+    },
+    timeoutMs,
+    200,
+  )
+}
+
 export interface Download {
   sha256: string
   bytes: number
@@ -187,6 +201,20 @@ export async function transfers(node: NodeProcess): Promise<Transfer[]> {
 /** The newest transfer of `sha256` on `node`, if any. */
 export async function transferOf(node: NodeProcess, sha256: string): Promise<Transfer | undefined> {
   return (await transfers(node)).find((t) => t.sha256 === sha256)
+}
+
+/** Waits until the newest transfer of `sha256` on `node` is done (the commit follows the last byte served). */
+export async function waitTransferDone(node: NodeProcess, sha256: string, timeoutMs = 30_000): Promise<Transfer> {
+  return waitFor(
+    `transfer of ${sha256.slice(0, 12)} done on ${node.url}`,
+    async () => {
+      const t = await transferOf(node, sha256)
+      if (t?.state === 'failed') throw new Error(`transfer failed: ${t.error}`)
+      return t?.state === 'done' ? t : undefined
+    },
+    timeoutMs,
+    100,
+  )
 }
 
 /** Verified bytes a transfer took from each peer, both transports together. */

@@ -13,10 +13,12 @@ import {
   startCluster,
   startSwarmNode,
   transferOf,
+  waitTransferDone,
   waitFor,
   waitFullMesh,
   waitKnown,
   waitRepo,
+  waitHolders,
   type BlobFile,
   type Cluster,
   type Download,
@@ -41,6 +43,8 @@ describe('swarm with throttled sources', () => {
     blobs.push(blob)
     for (const [i, h] of holders.entries()) await publishFile(h, 'files', `${name}/copy-${i}.bin`, blob)
     for (const k of knowers) await waitKnown(k, 'files', `${name}/copy-0.bin`)
+    const ids = cluster.nodes.filter((n) => holders.includes(n.node)).map((n) => n.peerId)
+    for (const k of knowers) await waitHolders(k, blob.sha256, ids)
     return blob
   }
 
@@ -98,8 +102,7 @@ describe('swarm with throttled sources', () => {
     const got: Download = await reading
     expect(got.status).toBe(200)
     expect(got.sha256).toBe(blob.sha256)
-    const t = await transferOf(d.node, blob.sha256)
-    expect(t?.state).toBe('done')
+    const t = await waitTransferDone(d.node, blob.sha256)
     const perPeer = bytesByPeer(t!)
     expect(perPeer.get(b.peerId) ?? 0).toBeGreaterThanOrEqual(2 * MiB)
     // The rest came from A; the killed source's sources are dropped (or done, if it died between requests).
@@ -132,8 +135,7 @@ describe('swarm with throttled sources', () => {
     const egressBefore = await metric(a.node, 'ak_blob_egress_bytes_total', { path: 'chunks' })
     const got = await download(restarted.node, 'files', 'resume/copy-0.bin')
     expect(got.sha256).toBe(blob.sha256)
-    const t = await transferOf(restarted.node, blob.sha256)
-    expect(t?.state).toBe('done')
+    const t = await waitTransferDone(restarted.node, blob.sha256)
     // Most of what was verified before the kill was kept (flushes coalesce: the last few may be lost)…
     expect(t!.chunksResumed).toBeGreaterThanOrEqual(Math.floor(before.chunksHave / 2))
     expect(t!.chunksResumed).toBeLessThan(CHUNKS)

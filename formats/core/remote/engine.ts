@@ -282,7 +282,10 @@ export function createRemoteEngine(components: RemoteComponents): RemoteEngine {
     const tee = new StoreAndClientTee(TEE_HIGH_WATER_MARK, timeoutMs)
     const { sha512, ...expected } = spec.expected ?? {}
     const ingesting = blobs.ingest(tee.store, { maxBytes: max, expectedSize, expected })
-    onResponse?.(res, tee)
+    // No client to stream to (fetchImmutable, HEAD): drop the client branch at once, or the tee
+    // would wait clientStallMs for a reader once more than its high-water mark is buffered.
+    if (onResponse) onResponse(res, tee)
+    else tee.client.destroy()
     const pumping = pipeline(res.body, tee)
     let digests: BlobDigests
     try {

@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { downloadUrl, rewriteIndexFile } from '../../../formats/cargo/index.ts'
 import { ADMIN_PASSWORD, startNodeProcess, tempDir, type NodeProcess } from '../../helpers/node-process.ts'
-import { startCountingProxy, type CountingProxy } from '../../formats/remote/support.ts'
+import { startCountingProxy, type CountingProxy } from '../../formats/remote/index.ts'
 import { cargo, requireCargo, writeCargoHome, writeCrate, type CargoEnv, type CargoResult } from '../cargo/support.ts'
 
 /*
@@ -141,5 +142,26 @@ describe.skipIf(!hasCargo)('cargo through a cargo remote repository', () => {
     expect(r.stdout.trim()).toBe('answer 42')
     const never = await fetch(`${edgeIndex}ak/-x/ak-xnever`)
     expect(never.status).toBe(502)
+  })
+})
+
+describe('cargo remote: download URLs and index rewriting', () => {
+  it('fills the dl markers of the upstream config, or appends /{crate}/{version}/download without any', () => {
+    expect(downloadUrl('https://static.example/crates', 'Serde_json', '1.0.0', 'ab')).toBe('https://static.example/crates/Serde_json/1.0.0/download')
+    expect(downloadUrl('https://dl.example/{prefix}/{lowerprefix}/{crate}-{version}.crate?sum={sha256-checksum}', 'Serde', '1.2.3', 'ff')).toBe(
+      'https://dl.example/Se/rd/se/rd/Serde-1.2.3.crate?sum=ff',
+    )
+    expect(downloadUrl('https://dl.example/{prefix}/{crate}', 'abc', '0.1.0', '')).toBe('https://dl.example/3/a/abc')
+  })
+
+  it('points dependencies on the upstream registry at this one and leaves others alone', () => {
+    const line = (registry: string | null) => JSON.stringify({ name: 'a', vers: '1.0.0', cksum: 'x', deps: [{ name: 'b', registry }] })
+    const body = `${line('sparse+https://up.example/index/')}\n${line(null)}\n${line('https://github.com/rust-lang/crates.io-index')}\n`
+    const out = rewriteIndexFile(body, 'https://up.example/index', 'sparse+http://edge/cargo/r/index/')
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { deps: { registry: string | null }[] }).deps[0]?.registry)
+    expect(out).toEqual(['sparse+http://edge/cargo/r/index/', null, 'https://github.com/rust-lang/crates.io-index'])
+    expect(rewriteIndexFile(line(null), 'https://up.example/index', 'x')).toBe(line(null))
   })
 })

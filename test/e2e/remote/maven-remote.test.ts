@@ -4,8 +4,8 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireClient } from '../../helpers/clients.ts'
 import { ADMIN_PASSWORD, startNodeProcess, type NodeProcess } from '../../helpers/node-process.ts'
-import { startCountingProxy, type CountingProxy } from '../../formats/remote/support.ts'
-import { createRepo, mavenEnv, PLUGINS, removeWorkDirs, seedHasPlugins, workDir, writeLibrary } from '../maven/support.ts'
+import { startCountingProxy, type CountingProxy } from '../../formats/remote/index.ts'
+import { createRepo, mavenEnv, PLUGINS, pomFor, removeWorkDirs, seedHasPlugins, workDir, writeLibrary } from '../maven/support.ts'
 
 /*
  * The real Maven client through a remote repository: an UPSTREAM node process with a local Maven
@@ -153,6 +153,32 @@ describe.runIf(haveSeed)('mvn through a Maven remote repository', () => {
     expect(proxy.count('/akt/remote/greeter/9.9/greeter-9.9.pom')).toBe(1)
     const put = await fetch(`${remoteUrl}/akt/remote/greeter/1.1/greeter-1.1.pom`, { method: 'PUT', headers: { authorization: edge.adminAuth }, body: 'x' })
     expect(put.status).toBe(400)
+  })
+
+  it('a virtual repository (local + remote) builds through both and merges the versions of maven-metadata.xml', { timeout: MVN_TIMEOUT }, async () => {
+    await createRepo(edge, { key: 'edge-libs', public: true })
+    await createRepo(edge, { key: 'maven-all', type: 'virtual', public: true, settings: { members: ['edge-libs', 'maven-remote'], defaultDeployRepo: 'edge-libs' } })
+    const put = await fetch(`${edge.url}/maven/edge-libs/akt/remote/greeter/1.5/greeter-1.5.pom`, {
+      method: 'PUT',
+      headers: { authorization: edge.adminAuth },
+      body: pomFor('akt.remote', 'greeter', '1.5'),
+    })
+    expect(put.status).toBe(201)
+    const xml = await (await fetch(`${edge.url}/maven/maven-all/akt/remote/greeter/maven-metadata.xml`)).text()
+    expect(xml).toMatch(/<versions>\s*<version>1\.0<\/version>\s*<version>1\.5<\/version>\s*<\/versions>/)
+    expect(xml).toMatch(/<release>1\.5<\/release>/)
+    const { createHash } = await import('node:crypto')
+    expect(await (await fetch(`${edge.url}/maven/maven-all/akt/remote/greeter/maven-metadata.xml.sha1`)).text()).toBe(createHash('sha1').update(xml).digest('hex'))
+    // A file only the local member has, and one only the remote member has.
+    expect((await fetch(`${edge.url}/maven/maven-all/akt/remote/greeter/1.5/greeter-1.5.pom`)).status).toBe(200)
+    expect((await fetch(`${edge.url}/maven/maven-all/akt/remote/greeter/7.0/greeter-7.0.pom`)).status).toBe(404)
+
+    const consumer = mavenEnv(credentials)
+    const app = workDir('ak-mvn-remote-virtual-')
+    writeTwoDepConsumer(app, `${edge.url}/maven/maven-all`)
+    const built = await consumer.mvn(app, ['compile'])
+    expect(built.output, built.output.slice(-4000)).toContain('BUILD SUCCESS')
+    expect(run(app, consumer.localRepo)).toBe('release through the edge / snapshot through the edge')
   })
 
   it('with the upstream stopped, a fresh build still resolves from the cache and metadata is served stale with a warning', { timeout: MVN_TIMEOUT }, async () => {

@@ -75,8 +75,10 @@ describe('a large file through a remote repository', () => {
     } finally {
       clearInterval(sampler)
     }
+    // Half the file: holding the artifact whole (or most of it) fails; hasher worker threads,
+    // heap growth and the socket and tee buffers fit (about 60 MiB measured on this machine class).
     const growth = peak - before
-    expect(growth, `edge RSS grew by ${(growth / MiB).toFixed(1)} MiB`).toBeLessThan(80 * MiB)
+    expect(growth, `edge RSS grew by ${(growth / MiB).toFixed(1)} MiB`).toBeLessThan(SIZE / 2)
     // It was stored on the way: the second read is a hit with the same bytes.
     const again = await fetch(`${edge.url}/generic/big-remote/large.bin`, { method: 'HEAD' })
     expect(again.headers.get('x-ak-cache')).toBe('HIT')

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireClient } from '../../helpers/clients.ts'
 import { ADMIN_PASSWORD, startNodeProcess, tempDir, type NodeProcess } from '../../helpers/node-process.ts'
-import { startCountingProxy, type CountingProxy } from '../../formats/remote/support.ts'
+import { startCountingProxy, type CountingProxy } from '../../formats/remote/index.ts'
 import { Layout, OCI_MANIFEST, run, sha256 } from '../oci/oci-layout.ts'
 import { startLyingRegistry, type LyingRegistry } from './oci-support.ts'
 
@@ -25,6 +25,7 @@ describe.skipIf(!hasSkopeo)('OCI through a remote repository', () => {
   let app: { digest: string; config: string; layer: string }
   const burst = randomBytes(1536 * 1024)
   const burstDigest = sha256(burst)
+  const headOnly = randomBytes(1024 * 1024)
 
   const api = async (node: NodeProcess, method: string, path: string, body?: unknown) => {
     const res = await fetch(`${node.url}${path}`, {
@@ -66,6 +67,9 @@ describe.skipIf(!hasSkopeo)('OCI through a remote repository', () => {
     // metadataTtlMs 0: every tag read revalidates, so the tests see conditional requests and stale answers.
     const hub = { key: 'hub', format: 'oci', type: 'remote', public: true, upstream: { url: `${proxy.url}/images`, ...credentials }, settings: { metadataTtlMs: 0 } }
     expect((await api(edge, 'POST', '/api/v1/repositories', hub)).status).toBe(201)
+    expect((await api(edge, 'POST', '/api/v1/repositories', { key: 'edge-local', format: 'oci' })).status).toBe(201)
+    const all = { key: 'all', format: 'oci', type: 'virtual', settings: { members: ['edge-local', 'hub'], defaultDeployRepo: 'edge-local' } }
+    expect((await api(edge, 'POST', '/api/v1/repositories', all)).status).toBe(201)
     const lies = { key: 'liar', format: 'oci', type: 'remote', public: true, upstream: { url: `${liar.url}/lies` } }
     expect((await api(edge, 'POST', '/api/v1/repositories', lies)).status).toBe(201)
 
@@ -77,6 +81,7 @@ describe.skipIf(!hasSkopeo)('OCI through a remote repository', () => {
     const pushed = await skopeo('copy', '--dest-tls-verify=false', '--dest-creds', adminCreds, `oci:${src.dir}:v1`, `docker://${hostOf(upstream)}/images/team/app:v1`)
     expect(pushed.code, pushed.stderr).toBe(0)
     await pushBlob('images/burst', burst)
+    await pushBlob('images/burst', headOnly)
   }, 120_000)
 
   afterAll(async () => {
@@ -137,6 +142,17 @@ describe.skipIf(!hasSkopeo)('OCI through a remote repository', () => {
     expect(hit.headers.get('content-length')).toBe(String(burst.length))
   })
 
+  it('answers HEAD of an uncached 1 MiB blob as soon as it is stored (regression)', async () => {
+    // The bug: a fetch with no client to stream to (HEAD) left the tee's client branch unread,
+    // so past its 256 KiB buffer the download waited the whole upstream timeout (30 s) for a reader.
+    const started = Date.now()
+    const res = await fetch(`${edge.url}/v2/hub/burst/blobs/${sha256(headOnly)}`, { method: 'HEAD', signal: AbortSignal.timeout(20_000) })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-length')).toBe(String(headOnly.length))
+    expect(Date.now() - started).toBeLessThan(10_000)
+    expect(proxy.count(`/v2/images/burst/blobs/${sha256(headOnly)}`)).toBe(1)
+  })
+
   it('indexes what it fetched: tags list and referrers answer from the cache', async () => {
     // A referrer of app:v1 pushed upstream, then read once through the edge by digest.
     const config = Buffer.from('{}')
@@ -181,10 +197,34 @@ describe.skipIf(!hasSkopeo)('OCI through a remote repository', () => {
     expect(pushed.stderr).toMatch(/unsupported|remote repository/i)
   })
 
+  it('a virtual repository over a local and a remote member serves both, and pushes to the local one', async () => {
+    const src = new Layout(join(work, 'mine'))
+    const mine = await src.addImage({ 'mine.txt': 'pushed at the edge\n' })
+    src.tag(mine, 'v1')
+    const pushed = await skopeo('copy', '--dest-tls-verify=false', '--dest-creds', adminCreds, `oci:${src.dir}:v1`, `docker://${hostOf(edge)}/all/mine:v1`)
+    expect(pushed.code, pushed.stderr).toBe(0)
+    expect(await artifactCount('edge-local')).toBeGreaterThan(0)
+
+    const local = await pullFromEdge('all/mine:v1', `oci:${join(work, 'via-all-local')}:v1`)
+    expect(local.code, local.stderr).toBe(0)
+    const remote = await pullFromEdge('all/team/app:v1', `oci:${join(work, 'via-all-remote')}:v1`)
+    expect(remote.code, remote.stderr).toBe(0)
+    const index = JSON.parse(readFileSync(join(work, 'via-all-remote', 'index.json'), 'utf8')) as { manifests: { digest: string }[] }
+    expect(index.manifests[0]?.digest).toBe(app.digest)
+    // Through the virtual repository, the remote member's tag is revalidated like a direct read.
+    const before = proxy.count('/v2/images/team/app/manifests/v1')
+    const res = await fetch(`${edge.url}/v2/all/team/app/manifests/v1`, { headers: { authorization: edge.adminAuth } })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('x-ak-cache')).toBe('REVALIDATED')
+    await res.arrayBuffer()
+    expect(proxy.count('/v2/images/team/app/manifests/v1')).toBe(before + 1)
+    const missing = await fetch(`${edge.url}/v2/all/team/nothing/manifests/v9`, { headers: { authorization: edge.adminAuth } })
+    expect(missing.status).toBe(404)
+    expect(((await missing.json()) as { errors: { code: string }[] }).errors[0]?.code).toBe('MANIFEST_UNKNOWN')
+  })
+
   it('a lying upstream (bytes that do not match their digest) is an error, and nothing is stored', async () => {
     const before = await artifactCount('liar')
-    const timer = setInterval(() => require('node:fs').writeFileSync('/tmp/edge-out.log', edge.output()), 500)
-    setTimeout(() => clearInterval(timer), 60000)
     // The tag resolves (its digest is what its bytes hash to); the layer it names does not match.
     const manifest = await fetch(`${edge.url}/v2/liar/app/manifests/v1`)
     expect(manifest.status).toBe(200)

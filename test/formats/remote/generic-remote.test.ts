@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http'
+import { Readable } from 'node:stream'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ADMIN_BASIC, startTestNode, type TestNode } from '../../helpers/test-node.ts'
@@ -95,6 +96,45 @@ describe('generic remote repository', () => {
       expect(a.bytes.equals(Buffer.from(big))).toBe(true)
     }
     expect(proxy.count('/big.bin'), JSON.stringify(proxy.seen.filter((s) => s.url.endsWith('big.bin')).map((s) => [s.method, s.status, s.headers.range]))).toBe(1)
+  })
+
+  it('goes to the upstream when the row is there but no one has the bytes (mesh first, then upstream)', async () => {
+    expect((await call(upstream, 'PUT', '/generic/files/gone.txt', new Uint8Array(Buffer.from('bytes elsewhere')))).status).toBe(201)
+    await (await fetch(`${edge.url}/generic/files-remote/gone.txt`)).arrayBuffer()
+    const row = edge.node.store.artifacts.get('files-remote', 'gone.txt')
+    expect(row).toBeDefined()
+    // As after replication from a peer whose copy is unreachable: metadata here, bytes nowhere.
+    await edge.node.store.blobs.delete(row?.sha256 as string)
+    const res = await fetch(`${edge.url}/generic/files-remote/gone.txt`)
+    expect(res.status).toBe(200)
+    expect(res.headers.get('x-ak-cache')).toBe('MISS')
+    expect(await res.text()).toBe('bytes elsewhere')
+    expect(proxy.count('/gone.txt')).toBe(2)
+    expect((await fetch(`${edge.url}/generic/files-remote/gone.txt`)).headers.get('x-ak-cache')).toBe('HIT')
+  })
+
+  it('serves metadata another node fetched while it is fresh by that fetchedAt, without asking the upstream', async () => {
+    const { store } = edge.node
+    const blob = await store.blobs.ingest(Readable.from([Buffer.from('{"from":"a peer"}')]))
+    // What replication of a peer's fetch leaves here: the artifact row with the peer's properties.
+    store.artifacts.put({
+      repo: 'files-remote',
+      path: 'peer/latest.json',
+      blob,
+      contentType: 'application/json',
+      properties: { fetchedAt: Date.now(), upstreamUrl: `${proxy.url}/generic/files/peer/latest.json` },
+      overwrite: true,
+    })
+    const repo = store.repositories.get('files-remote')
+    store.repositories.update('files-remote', { settings: { ...repo?.settings, metadataTtlMs: 60_000 } })
+    try {
+      const res = await fetch(`${edge.url}/generic/files-remote/peer/latest.json`)
+      expect(res.headers.get('x-ak-cache')).toBe('HIT')
+      expect(await res.text()).toBe('{"from":"a peer"}')
+      expect(proxy.count('/peer/latest.json')).toBe(0)
+    } finally {
+      store.repositories.update('files-remote', { settings: { ...repo?.settings, metadataTtlMs: 0 } })
+    }
   })
 
   it('remembers an upstream 404 for the negative TTL', async () => {

@@ -16,6 +16,7 @@ describe('npm remote repository with a bad upstream', () => {
   beforeAll(async () => {
     bad = createServer((req, res) => {
       const url = req.url ?? '/'
+      if (url === '/silent') return // never answers
       if (url === '/malformed') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"name":"malformed","versions":{')
       if (url === '/wrong-name') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"name":"other","versions":{}}')
       if (url === '/oversize') {
@@ -42,7 +43,7 @@ describe('npm remote repository with a bad upstream', () => {
     })
     await new Promise<void>((r) => bad.listen(0, '127.0.0.1', r))
     base = `http://127.0.0.1:${(bad.address() as AddressInfo).port}`
-    edge = await startTestNode({ listen: true, flags: { 'remote.maxMetadataBytes': 32 * 1024 } })
+    edge = await startTestNode({ listen: true, flags: { 'remote.maxMetadataBytes': 32 * 1024, 'remote.timeoutMs': 500 } })
     const res = await fetch(`${edge.url}/api/v1/repositories`, {
       method: 'POST',
       headers: { authorization: ADMIN_BASIC, 'content-type': 'application/json' },
@@ -74,6 +75,14 @@ describe('npm remote repository with a bad upstream', () => {
   it('refuses a packument larger than remote.maxMetadataBytes', async () => {
     await expectRefused('oversize', /larger than 32768 bytes/)
     expect(edge.node.store.artifacts.count('npm-bad')).toBe(0)
+  })
+
+  it('gives up on an upstream that does not answer within remote.timeoutMs (504)', async () => {
+    const started = Date.now()
+    const res = await fetch(`${edge.url}/npm/npm-bad/silent`)
+    expect(res.status).toBe(504)
+    expect(((await res.json()) as { code: string }).code).toBe('AK_UPSTREAM_TIMEOUT')
+    expect(Date.now() - started).toBeLessThan(5_000)
   })
 
   it('refuses a packument shorter than its Content-Length', async () => {
