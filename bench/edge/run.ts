@@ -187,7 +187,14 @@ async function scenario(setup: Setup, name: string, mesh: boolean, concurrent: b
   try {
     // Each edge creates the repository itself (the realistic rollout); same key, same upstream.
     const repo = { key: REMOTE_REPO, format: 'npm', type: 'remote', public: true, upstream: { url: `${setup.meter.url}/npm/${UPSTREAM_REPO}` } }
-    await Promise.all(edges.map((e) => api(e, '/api/v1/repositories', { method: 'POST', body: JSON.stringify(repo) })))
+    // A meshed edge may have it already, replicated from a faster peer (409 AK_REPOSITORY_EXISTS): the same repository.
+    await Promise.all(
+      edges.map((e) =>
+        api(e, '/api/v1/repositories', { method: 'POST', body: JSON.stringify(repo) }).catch((err: Error) => {
+          if (!(mesh && err.message.includes('AK_REPOSITORY_EXISTS'))) throw err
+        }),
+      ),
+    )
     if (mesh) await converge(edges)
     const from = setup.meter.requests.length
     const installs: InstallResult[] = []

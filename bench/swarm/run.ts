@@ -90,7 +90,7 @@ interface SwarmResult {
   bytes: number
   uploadCap: number
   boundSeconds: number
-  swarm: { seconds: number; originEgress: number; originEgressOverS: number; timeOverBound: number; perNodeSeconds: number[]; fromOriginShare: number[] }
+  swarm: { seconds: number; originEgress: number; originEgressOverS: number; timeOverBound: number; perNodeSeconds: number[]; fromOriginShare: number[]; sources: string[][] }
   http: { seconds: number; originEgress: number; originEgressOverS: number }
 }
 
@@ -156,6 +156,9 @@ async function swarmVsOrigin(n: number, blob: BlobFile): Promise<SwarmResult> {
         timeOverBound: round(seconds / bound),
         perNodeSeconds: finished.map((t) => round(((t.finishedAt ?? 0) - t0) / 1000)),
         fromOriginShare,
+        sources: finished.map((t) =>
+          t.sources.map((s) => `${s.kind}:${nodes.findIndex((x) => x.peerId === s.peerId)} ${mb(s.bytes)}MiB f${s.failures} ${s.state}${s.reason ? `(${s.reason})` : ''}`),
+        ),
       },
       http: { seconds: round(httpSeconds), originEgress: httpEgress, originEgressOverS: round(httpEgress / blob.size) },
     }

@@ -29,6 +29,7 @@ describe('content location over the mesh: chain A–B–C', () => {
     const bIdentity = await preparedIdentity()
     b = await startMeshNode({ AK_MESH_KEY: key }, bIdentity.dataDir)
     const sb = await meshStatus(b)
+    // The repository is lazy: B and C learn of A's blob but never fetch it, so only A holds it.
     // A and C accept only B, so C can never connect to A: whatever C learns of A's blobs came
     // through B (the DHT record B stores for A).
     const env = { AK_MESH_KEY: key, AK_MESH_BOOTSTRAP: sb.addresses[0] as string, AK_MESH_ALLOW: bIdentity.peerId }
@@ -39,7 +40,7 @@ describe('content location over the mesh: chain A–B–C', () => {
       const s = await meshStatus(b)
       return connectedTo(s, ids.a) && connectedTo(s, ids.c)
     })
-    const r = await api(a, '/api/v1/repositories', { method: 'POST', body: JSON.stringify({ key: 'files', format: 'generic' }) })
+    const r = await api(a, '/api/v1/repositories', { method: 'POST', body: JSON.stringify({ key: 'files', format: 'generic', replication: { mode: 'lazy' } }) })
     expect(r.status).toBeLessThan(300)
   })
   afterAll(async () => {

@@ -10,7 +10,7 @@ import { requireClient } from '../../helpers/clients.ts'
 import { ADMIN_PASSWORD, startNodeProcess, tempDir, type NodeProcess } from '../../helpers/node-process.ts'
 import { startCountingProxy, type CountingProxy } from '../../formats/remote/index.ts'
 import { Layout, OCI_MANIFEST, run, sha256 } from '../oci/oci-layout.ts'
-import { startLyingRegistry, type LyingRegistry } from './oci-support.ts'
+import { startLyingRegistry, startTokenRegistry, type LyingRegistry, type TokenRegistry } from './oci-support.ts'
 
 const hasSkopeo = requireClient('skopeo', 'apt-get install -y skopeo')
 
@@ -19,6 +19,7 @@ describe.skipIf(!hasSkopeo)('OCI through a remote repository', () => {
   let edge: NodeProcess
   let proxy: CountingProxy
   let liar: LyingRegistry
+  let tokened: TokenRegistry
   let work: string
   let env: Record<string, string>
   const adminCreds = `admin:${ADMIN_PASSWORD}`
@@ -62,6 +63,7 @@ describe.skipIf(!hasSkopeo)('OCI through a remote repository', () => {
     proxy = await startCountingProxy(upstream.url)
     edge = await startNodeProcess()
     liar = await startLyingRegistry()
+    tokened = await startTokenRegistry()
     expect((await api(upstream, 'POST', '/api/v1/repositories', { key: 'images', format: 'oci' })).status).toBe(201)
     const credentials = { username: 'admin', password: ADMIN_PASSWORD }
     // metadataTtlMs 0: every tag read revalidates, so the tests see conditional requests and stale answers.
@@ -72,6 +74,8 @@ describe.skipIf(!hasSkopeo)('OCI through a remote repository', () => {
     expect((await api(edge, 'POST', '/api/v1/repositories', all)).status).toBe(201)
     const lies = { key: 'liar', format: 'oci', type: 'remote', public: true, upstream: { url: `${liar.url}/lies` } }
     expect((await api(edge, 'POST', '/api/v1/repositories', lies)).status).toBe(201)
+    const short = { key: 'short', format: 'oci', type: 'remote', public: true, upstream: { url: tokened.url }, settings: { metadataTtlMs: 0 } }
+    expect((await api(edge, 'POST', '/api/v1/repositories', short)).status).toBe(201)
 
     const src = new Layout(join(work, 'src'))
     const image = await src.addImage({ 'hello.txt': 'hello through the edge\n' })
@@ -89,6 +93,7 @@ describe.skipIf(!hasSkopeo)('OCI through a remote repository', () => {
     await upstream?.stop()
     await proxy?.close()
     await liar?.close()
+    await tokened?.close()
     if (work) rmSync(work, { recursive: true, force: true })
   })
 
@@ -247,6 +252,29 @@ describe.skipIf(!hasSkopeo)('OCI through a remote repository', () => {
     expect(byDigest.status).toBe(502)
     expect(((await byDigest.json()) as { errors: { code: string; message: string }[] }).errors[0]?.message).toMatch(/sha256|digest/i)
     expect(await artifactCount('liar')).toBe(afterTag)
+  })
+
+  it('serves a cached tag stale when its upstream token has expired and the token service is down too', async () => {
+    const first = await fetch(`${edge.url}/v2/short/ns/app/manifests/v1`)
+    expect(first.status).toBe(200)
+    expect(first.headers.get('docker-content-digest')).toBe(tokened.manifestDigest)
+    await first.arrayBuffer()
+    expect(tokened.count('/auth')).toBe(1)
+    // The 1 s token is gone; then the whole upstream goes down.
+    await new Promise((resolve) => setTimeout(resolve, 1100))
+    tokened.setDown(true)
+    const stale = await fetch(`${edge.url}/v2/short/ns/app/manifests/v1`)
+    expect(stale.status).toBe(200)
+    expect(stale.headers.get('x-ak-cache')).toBe('STALE')
+    expect(stale.headers.get('docker-content-digest')).toBe(tokened.manifestDigest)
+    await stale.arrayBuffer()
+    tokened.setDown(false)
+    // Up again: a fresh token, and the tag fetched anew with it (this registry sends no ETag).
+    const fresh = await fetch(`${edge.url}/v2/short/ns/app/manifests/v1`)
+    expect(fresh.headers.get('x-ak-cache')).toBe('MISS')
+    await fresh.arrayBuffer()
+    // One token at first, one asked for (and refused with 503) while down, one now.
+    expect(tokened.count('/auth')).toBe(3)
   })
 
   it('with the upstream stopped, the cached tag is served stale with a Warning, and skopeo still copies it', async () => {

@@ -59,3 +59,68 @@ export async function startLyingRegistry(): Promise<LyingRegistry> {
       }),
   }
 }
+
+export interface TokenRegistry {
+  url: string
+  manifestDigest: string
+  /** Requests whose path equals `path`. */
+  count(path: string): number
+  /** While down, every request (token service included) is answered 503. */
+  setDown(down: boolean): void
+  close(): Promise<void>
+}
+
+/**
+ * A registry on 127.0.0.1 with Docker token auth whose tokens live one second: `/v2/` answers
+ * 401 with a Bearer challenge, `/auth` hands out tokens, and `ns/app:v1` is served only to a
+ * request bearing a live one.
+ */
+export async function startTokenRegistry(): Promise<TokenRegistry> {
+  const config = Buffer.from('{}')
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(config), size: config.length },
+      layers: [],
+    }),
+  )
+  const live = new Map<string, number>()
+  const seen: string[] = []
+  let down = false
+  let port = 0
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0] as string
+    seen.push(path)
+    if (down) return void res.writeHead(503).end()
+    if (path === '/auth') {
+      const token = randomBytes(8).toString('hex')
+      live.set(token, Date.now() + 1000)
+      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token, expires_in: 1 }))
+    }
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1]
+    if (path === '/v2/' || !bearer || (live.get(bearer) ?? 0) < Date.now()) {
+      res.writeHead(401, { 'www-authenticate': `Bearer realm="http://127.0.0.1:${port}/auth",service="token-registry"`, 'content-type': 'application/json' })
+      return void res.end('{"errors":[{"code":"UNAUTHORIZED","message":"token required"}]}')
+    }
+    if (path === '/v2/ns/app/manifests/v1') {
+      return void res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': manifest.length }).end(manifest)
+    }
+    res.writeHead(404).end()
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  port = (server.address() as AddressInfo).port
+  return {
+    url: `http://127.0.0.1:${port}`,
+    manifestDigest: sha256(manifest),
+    count: (p) => seen.filter((s) => s === p).length,
+    setDown: (d) => {
+      down = d
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}
