@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { notModified } from '../core/index.ts'
 import type { IndexEntry } from './metadata.ts'
 import type { StoredVersion } from './crate-store.ts'
 
@@ -28,11 +29,6 @@ function indexLine(e: IndexEntry): IndexEntry {
   return line
 }
 
-function etagMatches(header: string, etag: string): boolean {
-  if (header.trim() === '*') return true
-  return header.split(',').some((t) => t.trim().replace(/^W\//, '') === etag)
-}
-
 /**
  * Sends generated metadata with a content ETag and Last-Modified, answering 304 to cargo's
  * revalidation (If-None-Match / If-Modified-Since).
@@ -47,10 +43,6 @@ export function sendGenerated(
   const etag = `"${createHash('sha256').update(body).digest('hex')}"`
   const lastModified = new Date(Math.floor(lastModifiedMs / 1000) * 1000)
   reply.headers({ etag, 'last-modified': lastModified.toUTCString(), 'cache-control': 'no-cache', 'content-type': contentType })
-  const inm = request.headers['if-none-match']
-  const ims = request.headers['if-modified-since']
-  if (inm !== undefined ? etagMatches(inm, etag) : ims !== undefined && Date.parse(ims) >= lastModified.getTime()) {
-    return reply.code(304).send()
-  }
+  if (notModified(request, etag, lastModified.getTime())) return reply.code(304).send()
   return reply.send(body)
 }

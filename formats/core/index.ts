@@ -1,6 +1,6 @@
 export type { FormatContext, ReplicationContext } from './context.ts'
 export { streamRawBodies, contentLength, expectedDigests } from './streaming.ts'
-export { sendBlob, parseRange, checksumHeaders, type ServedFile } from './serve-blob.ts'
+export { sendBlob, parseRange, checksumHeaders, etagMatches, notModified, type ServedFile } from './serve-blob.ts'
 export { readOrder, deployTarget } from './virtual.ts'
 export { deferContinue, sendContinue, awaitingContinue } from './expect-continue.ts'
 export { DEFAULT_HTTP_STATUS } from './http-status.ts'

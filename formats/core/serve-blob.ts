@@ -44,9 +44,43 @@ export function checksumHeaders(blob: BlobRecord): Record<string, string> {
   }
 }
 
-function etagMatches(header: string, etag: string): boolean {
-  if (header.trim() === '*') return true
-  return header.split(',').some((t) => t.trim().replace(/^W\//, '') === etag)
+/** One entity tag in a list (RFC 9110 §8.8.3): optional W/ and a quoted opaque tag, which may hold commas. */
+const ENTITY_TAG = /(W\/)?"([^"]*)"/g
+
+/**
+ * Whether an If-None-Match header matches the representation whose ETag is `etag`
+ * (RFC 9110 §13.1.2): `*` matches any current representation; otherwise the header is a list of
+ * entity tags, compared weakly (a W/ prefix on either side is ignored). Repeated headers, as
+ * some clients send, count as one list.
+ */
+export function etagMatches(header: string | readonly string[] | undefined, etag: string): boolean {
+  if (header === undefined) return false
+  const value = typeof header === 'string' ? header : header.join(', ')
+  if (value.trim() === '*') return true
+  const want = opaqueTag(etag)
+  if (want === undefined) return false
+  for (const m of value.matchAll(ENTITY_TAG)) if (m[2] === want) return true
+  return false
+}
+
+function opaqueTag(etag: string): string | undefined {
+  const m = /^(?:W\/)?"([^"]*)"$/.exec(etag.trim())
+  return m?.[1]
+}
+
+/**
+ * Whether a GET/HEAD may be answered 304 Not Modified (RFC 9110 §13.2.2): If-None-Match decides
+ * when present (weak comparison); otherwise If-Modified-Since against `lastModifiedMs`, at the
+ * one-second resolution of an HTTP date. Formats call this after setting ETag and Last-Modified,
+ * so the 304 carries them.
+ */
+export function notModified(request: FastifyRequest, etag: string, lastModifiedMs?: number): boolean {
+  const inm = request.headers['if-none-match']
+  if (inm !== undefined) return etagMatches(inm, etag)
+  const ims = request.headers['if-modified-since']
+  if (ims === undefined || lastModifiedMs === undefined) return false
+  const since = Date.parse(ims)
+  return !Number.isNaN(since) && since >= Math.floor(lastModifiedMs / 1000) * 1000
 }
 
 /**
@@ -71,11 +105,7 @@ export async function sendBlob(
     ...checksumHeaders(blob),
     ...extraHeaders,
   })
-  const inm = request.headers['if-none-match']
-  const ims = request.headers['if-modified-since']
-  if (inm !== undefined ? etagMatches(inm, etag) : ims !== undefined && Date.parse(ims) >= lastModified.getTime()) {
-    return reply.code(304).send()
-  }
+  if (notModified(request, etag, lastModified.getTime())) return reply.code(304).send()
   let range: ByteRange | undefined
   const ifRange = request.headers['if-range'] as string | undefined
   if (ifRange === undefined || ifRange === etag || Date.parse(ifRange) >= lastModified.getTime()) {

@@ -8,11 +8,13 @@ import {
   MethodNotAllowedError,
   NotFoundError,
   validateRepositoryKey,
+  type Artifact,
   type Repository,
 } from '../../store/index.ts'
 import { CONTENT_TYPE, GO_FORMAT } from './constants.ts'
 import { goErrorHandler } from './errors.ts'
-import { findVersion, listVersions, modPath, zipPath, type StoredVersion } from './module-store.ts'
+import { findVersion, listVersionZips, modPath, zipPath, type StoredVersion } from './module-store.ts'
+import { sendGenerated } from './conditional.ts'
 import { parseProxyPath, type ProxyRequest } from './proxy-path.ts'
 import { uploadModuleVersion } from './upload.ts'
 import { serveGoRemote } from './remote.ts'
@@ -97,8 +99,11 @@ export function goFormat(ctx: FormatContext) {
         version === undefined ? `not found: module ${module}: no versions stored` : `not found: ${module}@${version}: unknown revision ${version}`,
       )
 
-    const sendInfo = (reply: FastifyReply, v: StoredVersion) =>
-      reply.header('cache-control', 'no-cache').type(CONTENT_TYPE.info).send(JSON.stringify({ Version: v.version, Time: v.time }))
+    /** .info (and @latest): validated by the version's zip row, or `lastModified` when the answer depends on more rows. */
+    const sendInfo = (request: FastifyRequest, reply: FastifyReply, v: StoredVersion, lastModified = v.zip.updatedAt) =>
+      sendGenerated(request, reply, JSON.stringify({ Version: v.version, Time: v.time }), CONTENT_TYPE.info, lastModified)
+    /** When the newest of a module's version rows changed. */
+    const newest = (zips: Map<string, Artifact>) => [...zips.values()].reduce((t, a) => Math.max(t, a.updatedAt), 0)
 
     const get = async (request: FastifyRequest, reply: FastifyReply) => {
       const { repo, rest } = resolveRepository(ctx, app.prefix, request)
@@ -110,21 +115,21 @@ export function goFormat(ctx: FormatContext) {
       ctx.authorize(request, repo, 'read')
       const repos = readOrder(ctx, repo)
       if (req.kind === 'list') {
-        const versions = listVersions(ctx.artifacts, repos, req.module)
+        const versions = listVersionZips(ctx.artifacts, repos, req.module)
         if (versions.size === 0) throw notFound(req.module)
         const listed = [...versions.keys()].filter((v) => !isPseudoVersion(v)).sort(compareVersions)
-        return reply.header('cache-control', 'no-cache').type(CONTENT_TYPE.list).send(listed.map((v) => `${v}\n`).join(''))
+        return sendGenerated(request, reply, listed.map((v) => `${v}\n`).join(''), CONTENT_TYPE.list, newest(versions))
       }
       if (req.kind === 'latest') {
-        const versions = listVersions(ctx.artifacts, repos, req.module)
+        const versions = listVersionZips(ctx.artifacts, repos, req.module)
         const latest = latestVersion(versions.keys())
         const found = latest === undefined ? undefined : findVersion(ctx.artifacts, repos, req.module, latest)
         if (!found) throw notFound(req.module)
-        return sendInfo(reply, found)
+        return sendInfo(request, reply, found, newest(versions))
       }
       const found = findVersion(ctx.artifacts, repos, req.module, req.version)
       if (!found) throw notFound(req.module, req.version)
-      if (req.kind === 'info') return sendInfo(reply, found)
+      if (req.kind === 'info') return sendInfo(request, reply, found)
       const artifact = req.kind === 'zip' ? found.zip : ctx.artifacts.get(found.repo.key, modPath(req.module, req.version))
       const blob = artifact ? ctx.blobIndex.get(artifact.sha256) : undefined
       if (!artifact || !blob) throw new ArtifactNotFoundError(`not found: the ${req.kind} of ${req.module}@${req.version} is not on this node`)

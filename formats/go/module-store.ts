@@ -56,14 +56,14 @@ export function findVersion(artifacts: ArtifactStore, repos: Repository[], modul
   return undefined
 }
 
-/** Every stored version of `module` across `repos` (merged; the first repository's time wins). */
-export function listVersions(artifacts: ArtifactStore, repos: Repository[], module: string): Map<string, string> {
-  const out = new Map<string, string>()
+/** Every stored version of `module` across `repos`, with its zip artifact (merged; the first repository's wins). */
+export function listVersionZips(artifacts: ArtifactStore, repos: Repository[], module: string): Map<string, Artifact> {
+  const out = new Map<string, Artifact>()
   for (const repo of repos) {
     for (const a of artifacts.list(repo.key, versionDir(module)).files) {
       if (!a.path.endsWith('.zip')) continue
       const v = a.path.slice(a.path.lastIndexOf('/') + 1, -'.zip'.length)
-      if (parseVersion(v) && !out.has(v)) out.set(v, timeOf(a))
+      if (parseVersion(v) && !out.has(v)) out.set(v, a)
     }
   }
   return out

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { FormatContext } from '../core/index.ts'
-import { deployTarget, readOrder, sendBlob, streamRawBodies } from '../core/index.ts'
+import { deployTarget, etagMatches, readOrder, sendBlob, streamRawBodies } from '../core/index.ts'
 import {
   ArtifactNotFoundError,
   FormatMismatchError,
@@ -81,7 +81,7 @@ export function helmFormat(ctx: FormatContext) {
         // The ETag names the content minus the `generated` line, so an unchanged index revalidates.
         const etag = `"${createHash('sha256').update(text.replace(/^generated: .*$/m, '')).digest('hex')}"`
         reply.header('etag', etag).header('cache-control', 'no-cache')
-        if (request.headers['if-none-match'] === etag) return reply.code(304).send()
+        if (etagMatches(request.headers['if-none-match'], etag)) return reply.code(304).send()
         return reply.type(CONTENT_TYPE.index).send(text)
       },
     })

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { parse, stringify } from 'yaml'
 import { ArtifactNotFoundError, NotFoundError, type Repository } from '../../store/index.ts'
-import { cacheHeaders, remoteEngine, REMOTE_METADATA_DIR, type FormatContext } from '../core/index.ts'
+import { cacheHeaders, etagMatches, remoteEngine, REMOTE_METADATA_DIR, type FormatContext } from '../core/index.ts'
 import { chartFileName, CHARTS_DIR } from './chart-store.ts'
 import { CONTENT_TYPE, MAX_YAML_ALIASES } from './constants.ts'
 
@@ -126,7 +126,7 @@ export async function serveRemoteIndex(ctx: FormatContext, request: FastifyReque
   cacheHeaders(reply, result.cache)
   reply.header('etag', etag).header('cache-control', 'no-cache')
   reply.header('last-modified', new Date(Math.floor(result.artifact.updatedAt / 1000) * 1000).toUTCString())
-  if (request.headers['if-none-match'] === etag) return reply.code(304).send()
+  if (etagMatches(request.headers['if-none-match'], etag)) return reply.code(304).send()
   return reply.type(CONTENT_TYPE.index).send(text)
 }
 

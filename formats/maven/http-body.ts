@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { BodyTimeoutError, BodyTooLargeError, ClientAbortedError } from '../../store/index.ts'
-import { parseRange } from '../core/index.ts'
+import { etagMatches, parseRange } from '../core/index.ts'
 
 /**
  * Reads a small body whole, refusing more than `maxBytes` (BodyTooLargeError) and silences
@@ -47,10 +47,7 @@ export function sendBytes(request: FastifyRequest, reply: FastifyReply, body: Bu
     'content-type': contentType,
     'cache-control': 'no-cache',
   })
-  const inm = request.headers['if-none-match']
-  if (inm !== undefined && inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag || t.trim() === '*')) {
-    return reply.code(304).send()
-  }
+  if (etagMatches(request.headers['if-none-match'], etag)) return reply.code(304).send()
   let range
   try {
     range = parseRange(request.headers.range, body.length)

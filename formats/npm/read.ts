@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import semver from 'semver'
-import { readOrder, deployTarget, sendBlob } from '../core/index.ts'
+import { readOrder, deployTarget, sendBlob, etagMatches } from '../core/index.ts'
 import type { FormatContext } from '../core/index.ts'
 import { ArtifactNotFoundError, NotFoundError, type Repository } from '../../store/index.ts'
 import { ABBREVIATED_MEDIA_TYPE, DEFAULT_SEARCH_SIZE, MAX_SEARCH_SIZE, NPM_FORMAT } from './constants.ts'
@@ -57,8 +57,7 @@ export async function getPackument(deps: NpmDeps, request: FastifyRequest, reply
   const etag = packumentEtag(pkg, base, abbreviated)
   reply.header('etag', etag).header('vary', 'accept, authorization').header('cache-control', 'no-cache')
   reply.header('last-modified', new Date(Math.floor(pkg.modifiedAt / 1000) * 1000).toUTCString())
-  const inm = request.headers['if-none-match']
-  if (typeof inm === 'string' && inm.split(',').some((t) => t.trim() === etag)) return reply.code(304).send()
+  if (etagMatches(request.headers['if-none-match'], etag)) return reply.code(304).send()
   reply.type(abbreviated ? `${ABBREVIATED_MEDIA_TYPE}; charset=utf-8` : 'application/json; charset=utf-8')
   return reply.send(renderPackument(pkg, base, abbreviated))
 }

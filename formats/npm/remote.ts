@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { cacheHeaders, remoteEngine, REMOTE_METADATA_DIR, type CacheStatus, type MutableResult } from '../core/index.ts'
+import { cacheHeaders, etagMatches, remoteEngine, REMOTE_METADATA_DIR, type CacheStatus, type MutableResult } from '../core/index.ts'
 import { NotFoundError, type Repository } from '../../store/index.ts'
 import { ABBREVIATED_MEDIA_TYPE, NPM_FORMAT } from './constants.ts'
 import { mergePackage, type MergedPackage, type PackageSource } from './packument.ts'
@@ -49,8 +49,7 @@ export async function getRemotePackument(deps: NpmDeps, request: FastifyRequest,
   cacheHeaders(reply, result.cache)
   reply.header('etag', etag).header('vary', 'accept, authorization').header('cache-control', 'no-cache')
   reply.header('last-modified', new Date(Math.floor(result.artifact.updatedAt / 1000) * 1000).toUTCString())
-  const inm = request.headers['if-none-match']
-  if (typeof inm === 'string' && inm.split(',').some((t) => t.trim() === etag)) return reply.code(304).send()
+  if (etagMatches(request.headers['if-none-match'], etag)) return reply.code(304).send()
   reply.type(abbreviated ? `${ABBREVIATED_MEDIA_TYPE}; charset=utf-8` : 'application/json; charset=utf-8')
   return reply.send(text)
 }

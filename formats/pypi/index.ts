@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { readOrder, sendBlob, streamRawBodies, type FormatContext } from '../core/index.ts'
+import { etagMatches, readOrder, sendBlob, streamRawBodies, type FormatContext } from '../core/index.ts'
 import {
   ArtifactNotFoundError,
   FormatMismatchError,
@@ -100,8 +100,7 @@ export function pypiFormat(ctx: FormatContext) {
       // A validator, so proxies in front (and remote repositories on other nodes) revalidate with a 304.
       const etag = `W/"${createHash('sha1').update(body).digest('hex')}"`
       reply.header('content-type', CONTENT_TYPES[format]).header('vary', 'Accept').header('cache-control', 'no-cache').header('etag', etag)
-      const inm = request.headers['if-none-match']
-      if (typeof inm === 'string' && inm.split(',').some((t) => t.trim() === etag)) return reply.code(304).send()
+      if (etagMatches(request.headers['if-none-match'], etag)) return reply.code(304).send()
       return reply.send(request.method === 'HEAD' ? undefined : body)
     }
 

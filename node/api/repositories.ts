@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import { InvalidInputError, REPOSITORY_KEY, type Repository } from '../../store/index.ts'
@@ -62,6 +63,10 @@ const updateSchema = z
     key: z.string().optional(),
     format: z.string().optional(),
     type: z.string().optional(),
+    // Read-only fields GET shows: accepted (in the form GET gives them) and ignored, for the same reason.
+    createdAt: z.string().optional(),
+    updatedAt: z.string().optional(),
+    artifacts: z.number().int().min(0).optional(),
   })
   .strict()
 
@@ -183,7 +188,10 @@ export function repositoryRoutes(ctx: ApiContext) {
         body.settings !== undefined || body.upstream !== undefined
           ? withUpstream(repo.type, body.settings ?? repo.settings, body.upstream, repo)
           : undefined
-      const settings = body.replication !== undefined ? withReplication(updatedSettings ?? repo.settings, body.replication) : updatedSettings
+      // The effective replication GET shows, sent back unchanged, is not stored as explicit settings.
+      const base = updatedSettings ?? repo.settings
+      const unchanged = body.replication !== undefined && isDeepStrictEqual(body.replication, replicationView({ ...repo, settings: base }))
+      const settings = body.replication !== undefined && !unchanged ? withReplication(base, body.replication) : updatedSettings
       const updated = store.repositories.update(repo.key, {
         description: body.description,
         public: body.public,

@@ -63,11 +63,18 @@ export function cacheHeaders(reply: FastifyReply, cache: CacheStatus): FastifyRe
 
 /**
  * Bytes of a stored blob that are not on this node and that no peer could provide (the swarm
- * wraps ctx.blobs.open): the engine then goes to the upstream instead.
+ * wraps ctx.blobs.open): the engine then goes to the upstream instead. The swarm scheduler
+ * reports "no source has it" as AK_STORAGE_ERROR (503 for local repositories, docs/swarm.md)
+ * with `details.noSource`; a remote repository has the upstream left to ask.
  */
 export function isMissingBytes(err: unknown): boolean {
-  const e = err as { code?: string; name?: string }
-  return e?.code === 'AK_BLOB_NOT_FOUND' || e?.name === 'SourceError' || e?.code === 'AK_ARTIFACT_NOT_FOUND'
+  const e = err as { code?: string; name?: string; details?: { noSource?: unknown } }
+  return (
+    e?.code === 'AK_BLOB_NOT_FOUND' ||
+    e?.name === 'SourceError' ||
+    e?.code === 'AK_ARTIFACT_NOT_FOUND' ||
+    (e?.code === 'AK_STORAGE_ERROR' && e.details?.noSource === true)
+  )
 }
 
 /** The remote properties recorded on every artifact the engine stores. */
@@ -343,6 +350,9 @@ export function createRemoteEngine(components: RemoteComponents): RemoteEngine {
         if (Date.now() - fetchedAt < ttlOf(repo)) {
           const hit = await storedResult(stored, 'HIT')
           if (hit) return hit
+          // A fresh row whose bytes no one could give (the swarm found no holder): a conditional
+          // request would only earn a 304 for bytes still missing, and a second swarm wait.
+          return singleFlight(`m\0${repo.key}\0${spec.path}`, () => refresh(repo, spec, undefined))
         }
       }
       return singleFlight(`m\0${repo.key}\0${spec.path}`, () => refresh(repo, spec, artifacts.get(repo.key, spec.path)))
