@@ -6,6 +6,8 @@ import { identify } from '@libp2p/identify'
 import { ping, type Ping } from '@libp2p/ping'
 import { kadDHT, type KadDHT } from '@libp2p/kad-dht'
 import { preSharedKey } from '@libp2p/pnet'
+// Before any connection: xsalsa20 (pnet's cipher) otherwise grows its memory until it crashes.
+import './pnet-xsalsa20-fix.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { PeerId, Stream, StreamHandler } from '@libp2p/interface'

@@ -366,6 +366,7 @@ export class Download implements ReadableDownload {
         if (now - starvingSince > t.noSourceTimeoutMs) {
           throw new StorageError(`no source can provide blob ${this.sha256} (${partial.verified} of ${m.chunks.length} chunks held)`, {
             sha256: this.sha256,
+            noSource: true,
           })
         }
       } else {
@@ -527,7 +528,7 @@ export class Download implements ReadableDownload {
           this.sourceFailed(s, err instanceof SourceError ? err.reason : 'error', err)
         }
       }
-      if (Date.now() > deadline) throw new StorageError(`no source offers the manifest of blob ${this.sha256}`, { sha256: this.sha256 })
+      if (Date.now() > deadline) throw new StorageError(`no source offers the manifest of blob ${this.sha256}`, { sha256: this.sha256, noSource: true })
       await this.waitChange(Math.min(this.c.tuning.havePollMs, 250))
       await this.refreshDirectory()
       // Sources may learn the blob later (a partial holder): ask everyone again next round.
