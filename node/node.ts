@@ -172,6 +172,7 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
         chunkFailed: (source, reason) => metrics.swarmChunksFailed.inc({ kind: source.kind, reason }),
       },
     })
+    const forgetRemote = store.db.prepare('DELETE FROM remote_blobs WHERE sha256 = ?')
     const mesh: NodeMesh | undefined = exclusive
       ? await createNodeMesh(config, identity, store, log.child({ component: 'mesh' }), {
           httpUrl: () => listeningUrl,
@@ -179,8 +180,15 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
           // Eager repositories fetch new blobs as their events arrive; lazy ones on first read.
           onRemoteBlobs: (blobs) => {
             for (const b of blobs) {
-              if (b.mode !== 'eager') continue
-              scheduler.fetch(b.sha256).catch((err: unknown) => log.warn({ err, sha256: b.sha256, repo: b.repo }, 'eager blob fetch failed'))
+              void (async () => {
+                // The same bytes may have been uploaded here while the event was applied (the
+                // upload's own blob row came second): then they are held, not remote.
+                if (await s.blobs.stat(b.sha256)) {
+                  forgetRemote.run(b.sha256)
+                  return
+                }
+                if (b.mode === 'eager') await scheduler.fetch(b.sha256)
+              })().catch((err: unknown) => log.warn({ err, sha256: b.sha256, repo: b.repo }, 'eager blob fetch failed'))
             }
           },
         })
