@@ -102,6 +102,15 @@ class SourceState {
   chunks = 0
   failures = 0
   consecutiveFailures = 0
+  /** Busy answers and timeouts in a row (no chunk delivered since). */
+  consecutiveBackoffs = 0
+  backoffs = 0
+  /** No new request to this source before this (ms since epoch): it answered busy or timed out. */
+  backoffUntil = 0
+  /** Times dropped (not for corruption); a dropped source is taken back at readmitAt. */
+  drops = 0
+  readmitAt = 0
+  readmitted = 0
   rate: number | undefined
   lastDoneAt = 0
   readonly asked = new Set<number>()
@@ -320,8 +329,13 @@ export class Download implements ReadableDownload {
       for (let i = 0; i < m.chunks.length; i++) if (this.partial.has(i)) this.unverified.add(i)
       this.resumed = this.partial.verified
       if (this.resumed > 0) this.c.logger.info?.({ sha256: this.sha256, chunks: this.resumed }, 'resuming a partial download')
-      if (this.row) this.sha256Hash = createHash('sha256')
-      else this.fullHasher = createParallelHasher()
+      // A trusted manifest (a signed event's, or the local row's) with every chunk verified against
+      // it determines the blob: no whole-blob hash (it re-read every out-of-order chunk from disk).
+      // A row without a complete manifest hashes the sha256; a row-less blob computes every digest.
+      if (!this.trusted) {
+        if (this.row) this.sha256Hash = createHash('sha256')
+        else this.fullHasher = createParallelHasher()
+      }
       this.readyResolve()
       // Let callers waiting on `ready` register their readers before the first plan is made.
       await new Promise<void>((resolve) => setImmediate(resolve))
@@ -376,6 +390,7 @@ export class Download implements ReadableDownload {
       const later = Date.now()
       if (later - lastPoll >= t.havePollMs) {
         lastPoll = later
+        this.readmit()
         this.pollHaves()
       }
       if (later - lastDirectory >= (starvingSince !== undefined ? t.havePollMs : t.directoryPollMs)) {
@@ -545,6 +560,10 @@ export class Download implements ReadableDownload {
     if (s.state === 'dropped') return
     s.state = 'dropped'
     s.reason = reason
+    s.drops++
+    const t = this.c.tuning
+    // Corrupt data is never taken back; any other drop (gone, errors, endless busy) is retried later.
+    s.readmitAt = reason === 'corrupt' ? Infinity : Date.now() + Math.min(t.maxReadmitAfterMs, t.readmitAfterMs * 2 ** (s.drops - 1))
     this.c.logger.warn?.({ sha256: this.sha256, source: s.source.id, reason }, 'source dropped from a download')
     for (const set of this.requests.values()) {
       for (const r of set) {
@@ -558,13 +577,60 @@ export class Download implements ReadableDownload {
     this.wake()
   }
 
+  /**
+   * A request to `s` failed. Busy answers ('refused') and timeouts are congestion, not faults: the
+   * source is paused (exponential backoff) and asked again later; only a long run of them with
+   * nothing delivered drops it. Corrupt data and a source that is gone drop it at once; other
+   * errors after maxConsecutiveFailures in a row. A drop that is not for corruption is undone
+   * after a backoff (readmit()).
+   */
   private sourceFailed(s: SourceState, reason: SourceFailure, err: unknown): void {
+    const t = this.c.tuning
+    this.c.observer.chunkFailed?.(s.source, reason)
+    this.c.logger.debug?.({ sha256: this.sha256, source: s.source.id, reason, err }, 'source request failed')
+    if (reason === 'refused' || reason === 'timeout') {
+      s.backoffs++
+      s.consecutiveBackoffs++
+      // Requests already in flight fail together when a source is congested: one pause for all.
+      const now = Date.now()
+      if (s.backoffUntil <= now) {
+        const pause = Math.min(t.maxBusyBackoffMs, t.busyBackoffMs * 2 ** Math.min(20, s.consecutiveBackoffs - 1))
+        s.backoffUntil = now + pause * (0.75 + Math.random() * 0.5)
+        this.wakeAt(s.backoffUntil)
+      }
+      if (s.consecutiveBackoffs >= t.maxConsecutiveBackoffs) {
+        s.failures++
+        this.c.feedback.failed(s.source, reason)
+        this.drop(s, reason)
+      }
+      return
+    }
     s.failures++
     s.consecutiveFailures++
     this.c.feedback.failed(s.source, reason)
-    this.c.observer.chunkFailed?.(s.source, reason)
-    this.c.logger.debug?.({ sha256: this.sha256, source: s.source.id, reason, err }, 'source request failed')
-    if (reason === 'corrupt' || reason === 'gone' || s.consecutiveFailures >= this.c.tuning.maxConsecutiveFailures) this.drop(s, reason)
+    if (reason === 'corrupt' || reason === 'gone' || s.consecutiveFailures >= t.maxConsecutiveFailures) this.drop(s, reason)
+  }
+
+  /** Takes back the sources dropped for failures whose readmission time has come (never corrupt ones). */
+  private readmit(): void {
+    const now = Date.now()
+    for (const s of this.sources.values()) {
+      if (s.state !== 'dropped' || s.reason === 'corrupt' || now < s.readmitAt) continue
+      s.state = 'active'
+      s.reason = undefined
+      s.readmitted++
+      s.consecutiveFailures = 0
+      s.consecutiveBackoffs = 0
+      s.backoffUntil = 0
+      s.have = undefined
+      this.c.logger.info?.({ sha256: this.sha256, source: s.source.id, drops: s.drops }, 'dropped source taken back into a download')
+      void this.pollHave(s)
+    }
+  }
+
+  private wakeAt(at: number): void {
+    const timer = setTimeout(() => this.wake(), Math.max(0, at - Date.now()) + 1)
+    timer.unref?.()
   }
 
   // ---- planning and requests ---------------------------------------------------------------
@@ -586,8 +652,17 @@ export class Download implements ReadableDownload {
     let wantFrom = n
     for (const chunk of this.readers.values()) wantFrom = Math.min(wantFrom, chunk)
     const inOrder = this.readers.size > 0
+    const now = Date.now()
+    // A peer reachable over HTTP that delivers needs no second transport to the same uplink: the
+    // libp2p one costs this node two layers of stream encryption per byte (pnet and noise) and
+    // its slower chunks hold the in-order stream. It still serves in endgame and as failover.
+    const httpPeers = new Set<string>()
     for (const s of this.sources.values()) {
-      if (s.state !== 'active' || s.have === undefined) continue
+      if (s.source.kind === 'http' && s.state === 'active' && s.chunks > 0 && s.consecutiveBackoffs === 0 && s.source.peerId) httpPeers.add(s.source.peerId)
+    }
+    for (const s of this.sources.values()) {
+      if (s.state !== 'active' || s.have === undefined || s.backoffUntil > now) continue
+      if (!endgame && s.source.kind === 'libp2p' && s.source.peerId !== undefined && httpPeers.has(s.source.peerId)) continue
       const { rate, rtt } = this.estimate(s)
       const depth = pipelineDepth(rate, rtt, { min: this.c.tuning.minDepth, max: this.c.tuning.maxDepth })
       const bucket = this.c.sourceBucket(s.source.id)
@@ -651,7 +726,9 @@ export class Download implements ReadableDownload {
       })
       timer = setTimeout(() => req.controller.abort(new SourceError(`chunk ${index} took longer than ${timeout} ms`, 'timeout')), timeout)
       const sentAt = performance.now()
+      const TQ = performance.now()
       const bytes = await raceAbort(s.source.fetchChunk(this.sha256, index, signal), signal)
+      const TF = performance.now()
       clearTimeout(timer)
       if (req.cancelled || this.abort.signal.aborted) return
       const partial = this.partial as PartialFile
@@ -670,6 +747,7 @@ export class Download implements ReadableDownload {
       s.bytes += length
       s.chunks++
       s.consecutiveFailures = 0
+      s.consecutiveBackoffs = 0
       this.fetched += length
       for (const other of this.requests.get(index) ?? []) {
         if (other === req) continue
@@ -688,7 +766,9 @@ export class Download implements ReadableDownload {
         this.writes.delete(write)
         this.writing.delete(index)
       }
-      if (index === this.hashCursor) this.fresh = { index, bytes }
+      ;(globalThis as any).__trace ??= []
+      ;(globalThis as any).__trace.push(`${index} ${s.source.kind} q=${TQ.toFixed(1)} f=${TF.toFixed(1)} w=${performance.now().toFixed(1)} infl=${s.inflight} req=${this.requestCount}`)
+      if (index === this.hashCursor && (this.sha256Hash || this.fullHasher)) this.fresh = { index, bytes }
       this.chunkVerified()
     } catch (err) {
       clearTimeout(timer)
@@ -737,6 +817,12 @@ export class Download implements ReadableDownload {
         this.hashAgain = false
         while (this.hashCursor < m.chunks.length && partial.has(this.hashCursor) && !this.abort.signal.aborted) {
           const i = this.hashCursor
+          if (!this.sha256Hash && !this.fullHasher && !this.unverified.has(i)) {
+            // Trusted manifest, chunk verified on arrival: nothing to read.
+            if (this.fresh?.index === i) this.fresh = undefined
+            this.hashCursor++
+            continue
+          }
           let bytes: Uint8Array
           if (this.fresh?.index === i) {
             bytes = this.fresh.bytes
@@ -778,8 +864,11 @@ export class Download implements ReadableDownload {
     if (this.fullHasher) {
       computed = await this.fullHasher.digest()
       sha256 = computed.sha256
+    } else if (this.sha256Hash) {
+      sha256 = this.sha256Hash.digest('hex')
     } else {
-      sha256 = (this.sha256Hash as Hash).digest('hex')
+      // Trusted manifest: every chunk matched a digest list bound to this sha256.
+      sha256 = this.sha256
     }
     if (sha256 !== this.sha256 || (computed && computed.size !== m.size)) {
       // Every chunk matched a manifest that does not describe the blob: the manifest lied.
@@ -801,6 +890,7 @@ export class Download implements ReadableDownload {
     const digests: BlobDigests = row
       ? { sha256: row.sha256, size: row.size, sha1: row.sha1, md5: row.md5, sha512: row.sha512, chunkManifest: manifestBytes }
       : (computed as BlobDigests)
+    ;(await import('node:fs')).writeFileSync(`/tmp/akprof/trace-${process.pid}.log`, ((globalThis as any).__trace ?? []).join('\n'))
     await partial.close()
     await this.c.blobs.adopt(partial.paths.part, digests)
     const db = this.c.db
@@ -853,6 +943,8 @@ export class Download implements ReadableDownload {
       chunks: s.chunks,
       failures: s.failures,
       state: s.state,
+      ...(s.backoffs > 0 ? { backoffs: s.backoffs } : {}),
+      ...(s.readmitted > 0 ? { readmitted: s.readmitted } : {}),
       ...(s.reason ? { reason: s.reason } : {}),
       ...(s.rate !== undefined ? { bytesPerSecond: Math.round(s.rate) } : {}),
     }))

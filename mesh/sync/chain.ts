@@ -1,4 +1,4 @@
-import { chainOf, signingBytes, type SignedEvent } from '../../store/index.ts'
+import { chainOf, chainOfText, signingBytes, signingText, type SignedEvent } from '../../store/index.ts'
 import { verifyBy } from '../signing.ts'
 import { SyncProtocolError } from './messages.ts'
 
@@ -35,18 +35,27 @@ export class ChainVerifier {
 
   constructor(private readonly held: (origin: string) => { seq: number; chain: Uint8Array }) {}
 
+  /**
+   * Where the origin's chain stands: what this verifier accepted, or what the log holds when that
+   * is further (another pull, from another peer, applied the same origin's events meanwhile).
+   */
   private head(origin: string): { seq: number; chain: Uint8Array } {
-    let h = this.heads.get(origin)
-    if (!h) {
-      h = this.held(origin)
-      this.heads.set(origin, h)
-    }
+    const cached = this.heads.get(origin)
+    const held = this.held(origin)
+    const h = cached && cached.seq >= held.seq ? cached : held
+    this.heads.set(origin, h)
     return h
   }
 
   verify(events: SignedEvent[]): ChainCheck {
     const runs = new Map<string, SignedEvent[]>()
+    const heldSeq = new Map<string, number>()
     for (const e of events) {
+      let held = heldSeq.get(e.origin)
+      if (held === undefined) heldSeq.set(e.origin, (held = this.head(e.origin).seq))
+      // Already held: with several peers relaying one origin at once, a peer answers from the
+      // version vector this node had when it asked. A duplicate, not a protocol error.
+      if (e.seq <= held) continue
       const run = runs.get(e.origin)
       if (run) run.push(e)
       else runs.set(e.origin, [e])
@@ -57,19 +66,20 @@ export class ChainVerifier {
       const start = this.head(origin)
       let seq = start.seq
       let chain = start.chain
-      let lastSigning: Uint8Array | undefined
+      // Hashed as text (no byte copy per event); only the last event's bytes are needed, for its signature.
+      let lastSigning: string | undefined
       let contiguous = 0
       const chains: Uint8Array[] = []
       for (const e of run) {
         if (e.seq !== seq + 1 || !e.signature) break
-        lastSigning = signingBytes(e, chain)
-        chain = chainOf(lastSigning)
+        lastSigning = signingText(e, chain)
+        chain = chainOfText(lastSigning)
         chains.push(chain)
         seq = e.seq
         contiguous++
       }
       const last = run[contiguous - 1]
-      if (contiguous > 0 && last?.signature && lastSigning && verifyBy(origin, lastSigning, last.signature)) {
+      if (contiguous > 0 && last?.signature && lastSigning !== undefined && verifyBy(origin, Buffer.from(lastSigning, 'utf8'), last.signature)) {
         for (let i = 0; i < contiguous; i++) {
           const e = run[i] as SignedEvent
           e.chain = chains[i]

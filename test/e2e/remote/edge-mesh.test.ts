@@ -46,6 +46,8 @@ describe('edge nodes sharing one npm remote repository through the mesh', () => 
   let work: string
   let token: string
   let topData: string
+  let meshKey: string
+  let edge1Address: string
 
   const env = (cache: string) => {
     const clean: Record<string, string> = {}
@@ -152,14 +154,17 @@ describe('edge nodes sharing one npm remote repository through the mesh', () => 
     await pub('p-top', { name: 'ak-edge-top', version: '3.0.0', dependencies: { '@edge/mid': '^1.0.0' } }, { 'index.js': "module.exports = 'top ' + require('@edge/mid')\n", 'data.txt': topData })
     await pub('p-solo', { name: 'ak-edge-solo', version: '0.1.0' }, { 'index.js': "module.exports = 'solo'\n" })
     await pub('p-burst', { name: 'ak-edge-burst', version: '1.0.0' }, { 'data.txt': randomBytes(300_000).toString('base64') })
+    await pub('p-late', { name: 'ak-edge-late', version: '1.0.0' }, { 'data.txt': randomBytes(50_000).toString('base64') })
 
-    const key = await newMeshKey()
-    edge1 = await startMeshNode({ AK_MESH_KEY: key })
+    meshKey = await newMeshKey()
+    edge1 = await startMeshNode({ AK_MESH_KEY: meshKey })
     const s1 = await meshStatus(edge1)
     edge1Id = s1.peerId
-    edge2 = await startMeshNode({ AK_MESH_KEY: key, AK_MESH_BOOTSTRAP: s1.addresses[0] as string })
+    edge1Address = s1.addresses[0] as string
+    // Edge 2 starts on its own (no bootstrap peer): it joins edge 1 in the first test, after both
+    // created the repository.
+    edge2 = await startMeshNode({ AK_MESH_KEY: meshKey })
     edge2Id = (await meshStatus(edge2)).peerId
-    await waitFor('the edges connected', async () => connectedTo(await meshStatus(edge1), edge2Id) && connectedTo(await meshStatus(edge2), edge1Id), 15_000)
   }, 240_000)
 
   afterAll(async () => {
@@ -169,11 +174,17 @@ describe('edge nodes sharing one npm remote repository through the mesh', () => 
   })
 
   it.skipIf(!hasNpm)('both edges create the same remote repository; after edge 1 installed a package, edge 2 installs it with 0 upstream requests and bytes from edge 1', async () => {
-    // Created on both edges at once: the realistic rollout, and a race of two repo.create events.
+    // Each edge creates the repository before it meets the other (the realistic rollout): two
+    // origins' repo.create events for one key, which must converge when the edges connect.
     const created = await Promise.all(
       [edge1, edge2].map((n) => api(n, '/api/v1/repositories', { method: 'POST', body: JSON.stringify(remoteRepo('npm-proxy')) })),
     )
     for (const r of created) expect(r.status, JSON.stringify(r.body)).toBe(201)
+    await edge2.stop()
+    edge2 = await startMeshNode({ AK_MESH_KEY: meshKey, AK_MESH_BOOTSTRAP: edge1Address }, edge2.dataDir)
+    expect((await meshStatus(edge2)).peerId).toBe(edge2Id)
+    await waitFor('the edges connected', async () => connectedTo(await meshStatus(edge1), edge2Id) && connectedTo(await meshStatus(edge2), edge1Id), 15_000)
+    await converged()
 
     const first = await install(edge1, 'npm-proxy', 'edge1-app', { 'ak-edge-top': '^3.0.0' })
     expect(readFileSync(join(first, 'node_modules', '@edge', 'mid', 'index.js'), 'utf8')).toContain('mid')
@@ -252,4 +263,23 @@ describe('edge nodes sharing one npm remote repository through the mesh', () => 
     expect(proxy.count('/npm-local/ak-edge-burst/-/ak-edge-burst-1.0.0.tgz')).toBe(1)
     expect(proxy.count('/npm-local/ak-edge-burst')).toBe(1)
   })
+
+  // Regression: the swarm reports "no source has these bytes" as AK_STORAGE_ERROR, which the remote
+  // engine did not count as missing bytes: a replicated row whose holder was gone answered 503
+  // (npm retried until it gave up) instead of going to the upstream.
+  it.skipIf(!hasNpm)('with edge 1 gone, edge 2 takes a tarball it knows only by replication from the upstream', async () => {
+    // A package no edge has fetched before (bytes are content-addressed: any earlier copy would be a hit).
+    const tarball = 'ak-edge-late/-/ak-edge-late-1.0.0.tgz'
+    const onEdge1 = await fetch(`${edge1.url}/npm/npm-auto/${tarball}`)
+    expect(onEdge1.status).toBe(200)
+    const bytes = Buffer.from(await onEdge1.arrayBuffer())
+    await converged()
+    const before = proxy.count(`/npm-local/${tarball}`)
+    await edge1.stop()
+    const res = await fetch(`${edge2.url}/npm/npm-auto/${tarball}`, { signal: AbortSignal.timeout(90_000) })
+    expect(res.status, await res.clone().text()).toBe(200)
+    expect(res.headers.get('x-ak-cache')).toBe('MISS')
+    expect(Buffer.from(await res.arrayBuffer()).equals(bytes)).toBe(true)
+    expect(proxy.count(`/npm-local/${tarball}`)).toBe(before + 1)
+  }, 120_000)
 })
