@@ -18,8 +18,18 @@ export const INITIAL_CHUNK_TIMEOUT = 30 * SECOND
 export const CHUNK_TIMEOUT_FLOOR = 5 * SECOND
 /** A chunk may take this many times its expected time (rate and queue position) before it times out. */
 export const CHUNK_TIMEOUT_FACTOR = 4
-/** Failures in a row after which a source is dropped for the rest of a download. */
+/** Failures in a row (errors, not busy answers or timeouts) after which a source is dropped from a download. */
 export const MAX_CONSECUTIVE_FAILURES = 3
+/** First pause after a source answered busy or timed out; it doubles with each one in a row. */
+export const BUSY_BACKOFF = 250 // ms
+/** Longest pause after busy answers or timeouts in a row. */
+export const MAX_BUSY_BACKOFF = 8 * SECOND
+/** Busy answers or timeouts in a row, with no chunk delivered between them, after which a source is dropped (it may come back). */
+export const MAX_CONSECUTIVE_BACKOFFS = 16
+/** A source dropped for failures (never a corrupt one) is taken back after this; it doubles each time it is dropped again. */
+export const READMIT_AFTER = 2 * SECOND
+/** Longest wait before a dropped source is taken back. */
+export const MAX_READMIT_AFTER = 60 * SECOND
 /** Endgame starts when no more than this many chunks are missing and all are requested. */
 export const ENDGAME_CHUNKS = 8
 /** In endgame, at most this many sources are asked for the same chunk. */
@@ -36,7 +46,13 @@ export const SOURCE_QUERY_TIMEOUT = 5 * SECOND
 export const RECENT_TRANSFERS = 50
 /** Weight of the newest sample in a source's measured rate. */
 export const RATE_EWMA_ALPHA = 0.3
+/** Verified chunks kept in memory ahead of a waiting reader (streamed without a read back from disk). */
+export const RECENT_CHUNKS = 16
 /** Largest read a streaming reader makes from a partial file. */
-export const READER_BUFFER = 256 * 1024
+export const READER_BUFFER = CHUNK_SIZE
+/** A partial download's have-bitmap is persisted (after an fdatasync of its bytes) at most this often. */
+export const BITMAP_FLUSH_INTERVAL = 250 // ms
+/** RTT floor when sizing a pipeline: a request's service time (read, send, verify, write) is never zero. */
+export const PIPELINE_RTT_FLOOR = 50 // ms
 /** Token buckets hold at least one chunk and at most this much of their rate. */
 export const BUCKET_BURST = 0.25 // seconds of rate

@@ -23,7 +23,7 @@ import {
   type ParallelBlobHasher,
 } from '../store/index.ts'
 import { haveHas, hasBit } from './bitmap.ts'
-import { RATE_EWMA_ALPHA } from './constants.ts'
+import { RATE_EWMA_ALPHA, RECENT_CHUNKS } from './constants.ts'
 import type { SchedulerLogger, SchedulerObserver, SchedulerTuning, Transfer, TransferSource } from './options.ts'
 import { chunkBounds, PartialFile, readPersistedManifest } from './partial.ts'
 import { chunkTimeoutMs, pickChunk, pipelineDepth } from './plan.ts'
@@ -177,6 +177,8 @@ export class Download implements ReadableDownload {
   private hashRunning = false
   private hashAgain = false
   private readonly readers = new Map<object, number>()
+  /** Chunks verified ahead of (or at) a waiting reader, kept so the stream need not read them back from disk. */
+  private readonly recent = new Map<number, Uint8Array>()
   private readonly waiters = new Set<Waiter>()
   private openingReaders = 0
   private readersOpenedResolve: (() => void) | undefined
@@ -262,7 +264,11 @@ export class Download implements ReadableDownload {
 
   available(position: number, reader: object, signal: AbortSignal): Promise<number> {
     const chunk = Math.floor(position / CHUNK_SIZE)
-    if (this.readers.has(reader)) this.readers.set(reader, chunk)
+    if (this.readers.has(reader)) {
+      const before = this.readers.get(reader)
+      this.readers.set(reader, chunk)
+      if (before !== chunk) this.trimRecent()
+    }
     if (this.usable(chunk)) return Promise.resolve(this.runEnd(chunk))
     if (this.error) return Promise.reject(this.error)
     return new Promise<number>((resolve, reject) => {
@@ -289,6 +295,25 @@ export class Download implements ReadableDownload {
 
   detach(reader: object): void {
     this.readers.delete(reader)
+    this.trimRecent()
+  }
+
+  /** A verified chunk still in memory (streamed from here instead of the partial file). */
+  cachedChunk(index: number): Uint8Array | undefined {
+    return this.usable(index) ? this.recent.get(index) : undefined
+  }
+
+  /** Keeps only chunks at or after the slowest reader's position, at most RECENT_CHUNKS of them. */
+  private trimRecent(): void {
+    if (this.recent.size === 0) return
+    let from = Infinity
+    for (const chunk of this.readers.values()) from = Math.min(from, chunk)
+    for (const i of this.recent.keys()) if (i < from) this.recent.delete(i)
+    while (this.recent.size > RECENT_CHUNKS) {
+      let last = -1
+      for (const i of this.recent.keys()) last = Math.max(last, i)
+      this.recent.delete(last)
+    }
   }
 
   private usable(chunk: number): boolean {
@@ -356,6 +381,7 @@ export class Download implements ReadableDownload {
     await Promise.allSettled([...this.writes])
     if (this.partial && !committed) await (discard ? this.partial.discard() : this.partial.close()).catch(() => {})
     for (const s of this.sources.values()) if (s.state === 'active') s.state = 'done'
+    this.recent.clear()
     this.finishedAt = Date.now()
     this.state = this.error ? 'failed' : 'done'
     this.settleWaiters()
@@ -660,6 +686,17 @@ export class Download implements ReadableDownload {
     for (const s of this.sources.values()) {
       if (s.source.kind === 'http' && s.state === 'active' && s.chunks > 0 && s.consecutiveBackoffs === 0 && s.source.peerId) httpPeers.add(s.source.peerId)
     }
+    // Complete holders vs partial ones: a complete holder (the origin, typically, with every
+    // downloader asking it) is spent on chunks no partial holder has; chunks a peer can give go
+    // to peers, the complete holder getting at most one of those at a time when it has nothing else.
+    let complete = 0
+    let partialHolders = 0
+    for (const s of this.sources.values()) {
+      if (s.state !== 'active' || s.have === undefined) continue
+      if (s.have === 'all') complete++
+      else partialHolders++
+    }
+    const peersHave = (k: number) => (this.availability[k] ?? 0) > complete
     for (const s of this.sources.values()) {
       if (s.state !== 'active' || s.have === undefined || s.backoffUntil > now) continue
       if (!endgame && s.source.kind === 'libp2p' && s.source.peerId !== undefined && httpPeers.has(s.source.peerId)) continue
@@ -681,6 +718,7 @@ export class Download implements ReadableDownload {
           wantFrom: wantFrom >= n ? 0 : wantFrom,
           endgame,
           offset: s.offset % Math.max(1, n),
+          ...(s.have === 'all' && partialHolders > 0 ? { scarce: { peersHave, mayShare: s.inflight === 0 } } : {}),
         })
         if (i < 0) break
         this.request(s, i)
@@ -726,9 +764,7 @@ export class Download implements ReadableDownload {
       })
       timer = setTimeout(() => req.controller.abort(new SourceError(`chunk ${index} took longer than ${timeout} ms`, 'timeout')), timeout)
       const sentAt = performance.now()
-      const TQ = performance.now()
       const bytes = await raceAbort(s.source.fetchChunk(this.sha256, index, signal), signal)
-      const TF = performance.now()
       clearTimeout(timer)
       if (req.cancelled || this.abort.signal.aborted) return
       const partial = this.partial as PartialFile
@@ -766,9 +802,15 @@ export class Download implements ReadableDownload {
         this.writes.delete(write)
         this.writing.delete(index)
       }
-      ;(globalThis as any).__trace ??= []
-      ;(globalThis as any).__trace.push(`${index} ${s.source.kind} q=${TQ.toFixed(1)} f=${TF.toFixed(1)} w=${performance.now().toFixed(1)} infl=${s.inflight} req=${this.requestCount}`)
       if (index === this.hashCursor && (this.sha256Hash || this.fullHasher)) this.fresh = { index, bytes }
+      if (this.readers.size > 0) {
+        let from = Infinity
+        for (const chunk of this.readers.values()) from = Math.min(from, chunk)
+        if (index >= from) {
+          this.recent.set(index, bytes)
+          this.trimRecent()
+        }
+      }
       this.chunkVerified()
     } catch (err) {
       clearTimeout(timer)
@@ -890,7 +932,6 @@ export class Download implements ReadableDownload {
     const digests: BlobDigests = row
       ? { sha256: row.sha256, size: row.size, sha1: row.sha1, md5: row.md5, sha512: row.sha512, chunkManifest: manifestBytes }
       : (computed as BlobDigests)
-    ;(await import('node:fs')).writeFileSync(`/tmp/akprof/trace-${process.pid}.log`, ((globalThis as any).__trace ?? []).join('\n'))
     await partial.close()
     await this.c.blobs.adopt(partial.paths.part, digests)
     const db = this.c.db

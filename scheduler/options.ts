@@ -1,6 +1,11 @@
 import type { ChunkSource, SourceFailure } from './types.ts'
 import {
+  BUSY_BACKOFF,
   CHUNK_TIMEOUT_FLOOR,
+  MAX_BUSY_BACKOFF,
+  MAX_CONSECUTIVE_BACKOFFS,
+  MAX_READMIT_AFTER,
+  READMIT_AFTER,
   DIRECTORY_POLL_INTERVAL,
   ENDGAME_CHUNKS,
   HAVE_POLL_INTERVAL,
@@ -34,6 +39,16 @@ export interface SchedulerTuning {
   endgameChunks?: number
   /** @default MAX_CONSECUTIVE_FAILURES */
   maxConsecutiveFailures?: number
+  /** @default BUSY_BACKOFF (ms) */
+  busyBackoffMs?: number
+  /** @default MAX_BUSY_BACKOFF (ms) */
+  maxBusyBackoffMs?: number
+  /** @default MAX_CONSECUTIVE_BACKOFFS */
+  maxConsecutiveBackoffs?: number
+  /** @default READMIT_AFTER (ms) */
+  readmitAfterMs?: number
+  /** @default MAX_READMIT_AFTER (ms) */
+  maxReadmitAfterMs?: number
 }
 
 export function resolveTuning(t: SchedulerTuning = {}): Required<SchedulerTuning> {
@@ -48,6 +63,11 @@ export function resolveTuning(t: SchedulerTuning = {}): Required<SchedulerTuning
     sourceQueryTimeoutMs: t.sourceQueryTimeoutMs ?? SOURCE_QUERY_TIMEOUT,
     endgameChunks: t.endgameChunks ?? ENDGAME_CHUNKS,
     maxConsecutiveFailures: t.maxConsecutiveFailures ?? MAX_CONSECUTIVE_FAILURES,
+    busyBackoffMs: t.busyBackoffMs ?? BUSY_BACKOFF,
+    maxBusyBackoffMs: t.maxBusyBackoffMs ?? MAX_BUSY_BACKOFF,
+    maxConsecutiveBackoffs: t.maxConsecutiveBackoffs ?? MAX_CONSECUTIVE_BACKOFFS,
+    readmitAfterMs: t.readmitAfterMs ?? READMIT_AFTER,
+    maxReadmitAfterMs: t.maxReadmitAfterMs ?? MAX_READMIT_AFTER,
   }
 }
 
@@ -77,6 +97,10 @@ export interface TransferSource {
   state: 'active' | 'dropped' | 'done'
   /** Why the source was dropped. */
   reason?: SourceFailure
+  /** Busy answers and timeouts that made the download pause this source (not failures). */
+  backoffs?: number
+  /** Times the source was taken back after being dropped. */
+  readmitted?: number
   /** Measured rate in bytes per second (EWMA), when measured. */
   bytesPerSecond?: number
 }

@@ -14,6 +14,7 @@ import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/prom
 import { join } from 'node:path'
 import { chunkCount, CHUNK_SIZE } from '../store/index.ts'
 import { clearBit, countBits, emptyBitmap, hasBit, setBit } from './bitmap.ts'
+import { BITMAP_FLUSH_INTERVAL } from './constants.ts'
 import type { ChunkManifest } from './types.ts'
 
 export interface PartialPaths {
@@ -56,6 +57,8 @@ export class PartialFile {
   private count: number
   private flushChain: Promise<void> = Promise.resolve()
   private flushQueued = false
+  private flushTimer: NodeJS.Timeout | undefined
+  private lastFlushAt = 0
   private closed = false
 
   private constructor(
@@ -162,14 +165,31 @@ export class PartialFile {
   }
 
   /**
+   * Persists the bitmap soon: at most one flush starts per BITMAP_FLUSH_INTERVAL (a flush per
+   * chunk kept an fdatasync and an fsync'd rename running back to back, competing with the chunk
+   * writes for the thread pool). Bits set meanwhile are only lost to a crash, never wrong.
+   */
+  private queueFlush(): void {
+    if (this.flushQueued || this.closed || this.flushTimer) return
+    const wait = this.lastFlushAt + BITMAP_FLUSH_INTERVAL - Date.now()
+    if (wait <= 0) return this.flushNow()
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined
+      this.flushNow()
+    }, wait)
+    this.flushTimer.unref?.()
+  }
+
+  /**
    * Persists the bitmap: fdatasync the `.part` first, then replace `.have` with the bits as they
    * were before the sync (every one names bytes that the sync made durable). Calls coalesce.
    */
-  private queueFlush(): void {
+  private flushNow(): void {
     if (this.flushQueued || this.closed) return
     this.flushQueued = true
     this.flushChain = this.flushChain.then(async () => {
       this.flushQueued = false
+      this.lastFlushAt = Date.now()
       const snapshot = Uint8Array.from(this.bitmap)
       await this.fd.datasync()
       await writeAtomically(this.paths.have, snapshot)
@@ -180,7 +200,9 @@ export class PartialFile {
 
   /** Waits for queued bitmap flushes. */
   async flush(): Promise<void> {
-    this.queueFlush()
+    clearTimeout(this.flushTimer)
+    this.flushTimer = undefined
+    this.flushNow()
     await this.flushChain
   }
 
@@ -196,6 +218,8 @@ export class PartialFile {
   async discard(): Promise<void> {
     if (!this.closed) {
       this.closed = true
+      clearTimeout(this.flushTimer)
+      this.flushTimer = undefined
       await this.flushChain
       await this.fd.close().catch(() => {})
     }

@@ -13,6 +13,7 @@ import {
   INITIAL_CHUNK_TIMEOUT,
   MAX_PIPELINE_DEPTH,
   MIN_PIPELINE_DEPTH,
+  PIPELINE_RTT_FLOOR,
 } from './constants.ts'
 
 export interface DepthLimits {
@@ -24,13 +25,16 @@ export interface DepthLimits {
 
 /**
  * Requests to keep in flight to one source: enough to cover its bandwidth-delay product (so
- * the pipe never drains while a request travels) plus one, within [min, max].
+ * the pipe never drains while a request travels; RTT at least PIPELINE_RTT_FLOOR) plus one,
+ * within [min, max].
  */
 export function pipelineDepth(bytesPerSecond: number | undefined, rttMs: number | undefined, limits: DepthLimits = {}): number {
   const min = limits.min ?? MIN_PIPELINE_DEPTH
   const max = Math.max(min, limits.max ?? MAX_PIPELINE_DEPTH)
   if (!bytesPerSecond || bytesPerSecond <= 0) return Math.min(max, Math.max(min, DEFAULT_PIPELINE_DEPTH))
-  const bdp = (bytesPerSecond * (rttMs ?? DEFAULT_RTT)) / 1000
+  // A loopback RTT of 1 ms would leave a fast source 2 requests: the floor stands for the time a
+  // chunk spends being read, sent, verified and written, during which the pipe must stay full.
+  const bdp = (bytesPerSecond * Math.max(PIPELINE_RTT_FLOOR, rttMs ?? DEFAULT_RTT)) / 1000
   return Math.min(max, Math.max(min, Math.ceil(bdp / CHUNK_SIZE) + 1))
 }
 
@@ -74,6 +78,13 @@ export interface PickState {
   endgame: boolean
   /** Where rarest-first starts its scan, so sources with equal choices spread out. */
   offset: number
+  /**
+   * The source is a complete holder while partial holders (peers downloading the same blob) hold
+   * some chunks: it is the scarce source, spent first on chunks no peer has (super-seeding).
+   * `peersHave(i)` says whether a partial holder has chunk i; `mayShare` whether the source may
+   * still be asked for such a chunk when none of the others is left (it has nothing in flight).
+   */
+  scarce?: { peersHave(i: number): boolean; mayShare: boolean }
 }
 
 /**
@@ -90,21 +101,39 @@ export function pickChunk(s: PickState): number {
       if (s.missing(i) && s.requests(i) === 0 && s.sourceHas(i)) return i
     }
   } else {
-    let best = -1
-    let bestAvail = Infinity
-    for (let k = 0; k < n; k++) {
-      const i = (s.offset + k) % n
-      if (!s.missing(i) || s.requests(i) > 0 || !s.sourceHas(i)) continue
-      const a = s.availability(i)
-      if (a < bestAvail) {
-        best = i
-        bestAvail = a
-        if (a <= 1) break
-      }
+    if (s.scarce) {
+      const first = rarest(s, (i) => !s.scarce?.peersHave(i))
+      if (first >= 0) return first
+      if (!s.scarce.mayShare) return s.endgame ? endgamePick(s) : -1
     }
+    const best = rarest(s, () => true)
     if (best >= 0) return best
   }
   if (!s.endgame) return -1
+  return endgamePick(s)
+}
+
+/** Rarest-first among the unrequested missing chunks the source has that `allowed` admits. */
+function rarest(s: PickState, allowed: (i: number) => boolean): number {
+  const n = s.chunks
+  let best = -1
+  let bestAvail = Infinity
+  for (let k = 0; k < n; k++) {
+    const i = (s.offset + k) % n
+    if (!s.missing(i) || s.requests(i) > 0 || !s.sourceHas(i) || !allowed(i)) continue
+    const a = s.availability(i)
+    if (a < bestAvail) {
+      best = i
+      bestAvail = a
+      if (a <= 1) break
+    }
+  }
+  return best
+}
+
+/** In endgame: a chunk requested elsewhere, the least requested first, never twice of one source. */
+function endgamePick(s: PickState): number {
+  const n = s.chunks
   let best = -1
   let fewest = ENDGAME_DUPLICATES
   for (let k = 0; k < n; k++) {

@@ -1,6 +1,6 @@
 import type { FileHandle } from 'node:fs/promises'
 import { Readable } from 'node:stream'
-import { READER_BUFFER } from './constants.ts'
+import { CHUNK_SIZE, READER_BUFFER } from './constants.ts'
 
 /** What a streaming reader needs from the download it reads. */
 export interface ReadableDownload {
@@ -11,6 +11,8 @@ export interface ReadableDownload {
   available(position: number, reader: object, signal: AbortSignal): Promise<number>
   /** The reader is gone (ended or destroyed). */
   detach(reader: object): void
+  /** Chunk `index` if it is verified and still in memory (read from there, not from the file). */
+  cachedChunk?(index: number): Uint8Array | undefined
 }
 
 /**
@@ -50,6 +52,17 @@ export class PartialReader extends Readable {
     }
     this.download.available(this.position, this, this.controller.signal).then(
       async (until) => {
+        const chunk = Math.floor(this.position / CHUNK_SIZE)
+        const held = this.download.cachedChunk?.(chunk)
+        if (held) {
+          const offset = this.position - chunk * CHUNK_SIZE
+          const n = Math.min(held.length - offset, this.end + 1 - this.position)
+          if (n > 0) {
+            this.position += n
+            this.push(Buffer.from(held.buffer, held.byteOffset + offset, n))
+            return
+          }
+        }
         const length = Math.min(until, this.end + 1) - this.position
         const buf = Buffer.allocUnsafe(Math.min(length, READER_BUFFER))
         const { bytesRead } = await this.fd.read(buf, 0, buf.length, this.position)

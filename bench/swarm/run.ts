@@ -224,7 +224,10 @@ async function transport(blob: BlobFile) {
       plainGetMiBps: httpMBs.map((x) => round(x, 1)),
       ratioVsBestGet: round(swarmMBs / bestHttp),
       swarmFirstByteMs: round(swarm.firstByteMs, 0),
+      // The download itself (first request → committed) against the client's stream above.
+      transferMiBps: t?.startedAt && t.finishedAt ? round(blob.size / MiB / ((t.finishedAt - t.startedAt) / 1000), 1) : undefined,
       bytesByTransport: byKind,
+      sources: (t?.sources ?? []).map((s) => ({ kind: s.kind, bytes: s.bytes, chunks: s.chunks, failures: s.failures, MiBps: round((s.bytesPerSecond ?? 0) / MiB, 1) })),
     }
   } finally {
     await stopAll(nodes)

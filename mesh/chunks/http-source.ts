@@ -58,6 +58,8 @@ class HttpChunkSource implements ChunkSource {
       })
       if (res.statusCode >= 500) throw new SourceError(`peer ${this.peerId} answered HTTP ${res.statusCode}`, 'error')
       if (res.statusCode === 401 || res.statusCode === 403 || res.statusCode === 429 || res.statusCode === 503) {
+        // Refused: busy, or not (yet) accepted. The scheduler backs off and asks again; a long
+        // run of refusals drops the source until its readmission.
         const text = await res.body.text().catch(() => '')
         throw new SourceError(`peer ${this.peerId} refused: HTTP ${res.statusCode} ${text.slice(0, 300)}`, 'refused')
       }

@@ -28,6 +28,8 @@ describe('plan: pipelining depth and timeouts', () => {
     expect(pipelineDepth(1 * MiB, 10)).toBe(2)
     expect(pipelineDepth(1000 * MiB, 200)).toBe(16)
     expect(pipelineDepth(1000 * MiB, 200, { max: 8 })).toBe(8)
+    // A fast source on loopback (RTT 1 ms): the RTT floor (50 ms) keeps its pipe full: 15 + 1.
+    expect(pipelineDepth(300 * MiB, 1)).toBe(16)
   })
 
   it('timeouts follow the measured rate and queue position, never below the floor', () => {
@@ -58,6 +60,20 @@ describe('plan: which chunk next', () => {
     expect(pickChunk(state({ endgame: true, requests, missing }))).toBe(2)
     expect(pickChunk(state({ endgame: true, requests, missing, askedOfSource: (i) => i === 2 }))).toBe(6)
     expect(pickChunk(state({ endgame: true, requests: () => 3, missing }))).toBe(-1)
+  })
+
+  it('a complete holder among partial ones is spent on chunks no peer has; one shared chunk at most when it has nothing else', () => {
+    // Peers hold chunks 0–5; only the complete holder has 6 and 7 (and 6 is rarer by the counts).
+    const peersHave = (i: number) => i < 6
+    const availability = (i: number) => (i < 6 ? 2 : 1)
+    expect(pickChunk(state({ availability, offset: 0, scarce: { peersHave, mayShare: false } }))).toBe(6)
+    // 6 and 7 requested already: nothing unique left, and requests in flight: it waits.
+    const requests = (i: number) => (i >= 6 ? 1 : 0)
+    expect(pickChunk(state({ availability, requests, scarce: { peersHave, mayShare: false } }))).toBe(-1)
+    // Idle, it may take one chunk a peer also has, rather than sit unused.
+    expect(pickChunk(state({ availability, requests, offset: 2, scarce: { peersHave, mayShare: true } }))).toBe(2)
+    // Without partial holders it is an ordinary source.
+    expect(pickChunk(state({ availability, requests, offset: 2 }))).toBe(2)
   })
 })
 

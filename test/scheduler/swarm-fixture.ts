@@ -50,6 +50,14 @@ export interface MemorySourceOptions {
   gate?: (index: number) => Promise<void>
   /** The manifest it offers (default: the true one; null: none). */
   manifest?: ChunkManifest | null
+  /**
+   * Asked before each chunk answer with the request's number (0-based) and the time since the
+   * first request: a SourceFailure rejects the request with it ('refused' is a busy answer),
+   * 'hang' holds it until the caller aborts (a congested uplink), undefined answers normally.
+   */
+  misbehave?: (request: number, sinceFirstMs: number, index: number) => SourceFailure | 'hang' | undefined
+  /** Asked before each have(): a SourceFailure rejects it (e.g. 'gone' while the peer is down). */
+  haveFails?: (sinceCreatedMs: number) => SourceFailure | undefined
 }
 
 export function bitmapOf(chunks: number, indices: number[]): Uint8Array {
@@ -67,6 +75,10 @@ export class MemorySource implements ChunkSource {
   /** Chunk indices answered (with right or wrong bytes). */
   readonly served: number[] = []
   haveCalls = 0
+  /** Requests that were answered busy, timed out (hung until aborted) or failed. */
+  readonly misbehaved: { index: number; how: SourceFailure | 'hang' }[] = []
+  private readonly createdAt = Date.now()
+  private firstRequestAt: number | undefined
 
   constructor(
     readonly id: string,
@@ -85,6 +97,8 @@ export class MemorySource implements ChunkSource {
     this.haveCalls++
     if (sha256 !== this.blob.digests.sha256) return undefined
     if (this.dead) throw new SourceError('gone', 'gone')
+    const down = this.options.haveFails?.(Date.now() - this.createdAt)
+    if (down) throw new SourceError(`have: ${down}`, down)
     const h = this.options.have ?? 'all'
     if (h === 'all') return 'all'
     if (typeof h === 'function') return h()
@@ -99,6 +113,16 @@ export class MemorySource implements ChunkSource {
   async fetchChunk(sha256: string, index: number, signal: AbortSignal): Promise<Uint8Array> {
     this.requested.push(index)
     if (this.dead) throw new SourceError('gone', 'gone')
+    this.firstRequestAt ??= Date.now()
+    const how = this.options.misbehave?.(this.requested.length - 1, Date.now() - this.firstRequestAt, index)
+    if (how) {
+      this.misbehaved.push({ index, how })
+      if (how !== 'hang') throw new SourceError(`chunk ${index}: ${how}`, how)
+      await new Promise<never>((_, reject) => {
+        if (signal.aborted) reject(signal.reason)
+        signal.addEventListener('abort', () => reject(signal.reason), { once: true })
+      })
+    }
     const d = this.options.delayMs
     const ms = typeof d === 'function' ? d(index) : (d ?? 0)
     if (ms > 0) await sleep(ms, signal)
