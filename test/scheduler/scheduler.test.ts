@@ -321,7 +321,9 @@ describe('scheduler: downloading a blob the node knows but does not hold', () =>
     const growing = new MemorySource('libp2p:growing', blob, { have: () => bitmapFrom(blob.chunks, held) })
     const scheduler = fx.scheduler({ directory: directoryOf(() => [growing]), tuning: { noSourceTimeoutMs: 5000 } })
     const done = scheduler.fetch(blob.digests.sha256)
-    await sleep(150)
+    // The two chunks it has are taken (bounded wait: a loaded machine may be slow to get there).
+    for (const deadline = Date.now() + 5000; new Set(growing.served).size < 2 && Date.now() < deadline; ) await sleep(20)
+    await sleep(50)
     expect(new Set(growing.served)).toEqual(new Set([0, 1]))
     held.push(2, 3, 4, 5)
     await done
