@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { MigrationError } from './errors.ts'
-import { SQLITE_BUSY_TIMEOUT } from './constants.ts'
+import { SQLITE_BUSY_TIMEOUT, SQLITE_WAL_AUTOCHECKPOINT_PAGES } from './constants.ts'
 
 export type Db = Database.Database
 
@@ -26,6 +26,7 @@ export function openDb(file: string, options: OpenDbOptions = {}): Db {
       // NORMAL is durable across process crashes in WAL mode; FULL also survives power loss
       // at the cost of an fsync per commit. A registry's commit is an upload: pay for FULL.
       db.pragma('synchronous = FULL')
+      db.pragma(`wal_autocheckpoint = ${SQLITE_WAL_AUTOCHECKPOINT_PAGES}`)
     }
     db.pragma('foreign_keys = ON')
     if (!options.readonly) migrate(db, options.migrationsDir ?? MIGRATIONS_DIR)

@@ -13,7 +13,9 @@ export { createBlobIndex, type BlobIndex, type BlobRecord } from './blob-index.t
 export {
   createReplicationLog,
   signingBytes,
+  signingText,
   chainOf,
+  chainOfText,
   GENESIS_CHAIN,
   isLocalOrigin,
   LOCAL_ORIGIN_PREFIX,

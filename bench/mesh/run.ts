@@ -10,7 +10,8 @@
  *                partition heals): time until all five report the same replication-state hash,
  *                against the time one fresh node needs to pull the same 2·E events from one peer.
  *
- * Environment: AK_BENCH_EVENTS (catch-up events, default 100000), AK_BENCH_SIDE_EVENTS (default 1000).
+ * Environment: AK_BENCH_EVENTS (catch-up events, default 100000), AK_BENCH_SIDE_EVENTS (default 1000),
+ * AK_BENCH_ONLY=catch-up (skip convergence; nothing written).
  * Writes bench/results/mesh-latest.json.
  */
 import { randomBytes } from 'node:crypto'
@@ -28,6 +29,10 @@ import { computeDigests } from '../../test/mesh/digests.ts'
 
 const EVENTS = Number(process.env.AK_BENCH_EVENTS ?? 100_000)
 const SIDE_EVENTS = Number(process.env.AK_BENCH_SIDE_EVENTS ?? 1_000)
+/** AK_BENCH_ONLY=catch-up: run the catch-up alone and print it (bench/results is left as it is). */
+const ONLY = process.env.AK_BENCH_ONLY
+/** AK_BENCH_TRACE=1: print the joining node's progress (ms, events held) and its sync log lines. */
+const TRACE = process.env.AK_BENCH_TRACE === '1'
 const MiB = 1024 * 1024
 const RESULTS = join(REPO_ROOT, 'bench', 'results', 'mesh-latest.json')
 
@@ -130,7 +135,7 @@ async function catchUp(key: string) {
   const origin = await seedDataDir(aDir, 'bench', EVENTS, 'a')
   const total = heldSeq(aDir, origin)
   const baseline = await inProcessApply(aDir, origin)
-  const env = { AK_MESH_ENABLED: 'true', AK_MESH_PORT: '0', AK_MESH_KEY: key, AK_LOG_LEVEL: 'info' }
+  const env = { AK_MESH_ENABLED: 'true', AK_MESH_PORT: '0', AK_MESH_KEY: key, AK_LOG_LEVEL: TRACE ? 'debug' : 'info' }
   const a = await startNodeProcess({ dataDir: aDir, env })
   let b: NodeProcess | undefined
   try {
@@ -139,10 +144,20 @@ async function catchUp(key: string) {
     b = await startNodeProcess({ dataDir: bDir, env: { ...env, AK_MESH_BOOTSTRAP: await meshAddress(a) } })
     const listening = performance.now()
     let peak = 0
+    const trace: [number, number][] = []
     await until('B to hold every event of A', () => {
       peak = Math.max(peak, (b as NodeProcess).rss())
-      return heldSeq(bDir, origin) >= total
+      const held = heldSeq(bDir, origin)
+      if (TRACE) trace.push([Math.round(performance.now() - listening), held])
+      return held >= total
     }, 30 * 60_000, 100)
+    if (TRACE) console.log(JSON.stringify(trace), b.output().split('\n').filter((l) => l.includes('sync')).join('\n'))
+    if (process.env.AK_BENCH_PROFILE_SIGNAL) {
+      process.kill(a.pid, 'SIGUSR2')
+      process.kill(b.pid, 'SIGUSR2')
+      console.log(`profiled: A ${a.pid} B ${b.pid}`)
+      await new Promise((r) => setTimeout(r, 2000))
+    }
     const done = performance.now()
     const [ha, hb] = await Promise.all([stateHash(a), stateHash(b)])
     if (ha !== hb) throw new Error(`catch-up ended with different state hashes: ${ha} vs ${hb}`)
@@ -226,6 +241,10 @@ async function main(): Promise<void> {
   const loadBefore = os.loadavg()
   const catchUpResult = await catchUp(key)
   console.table([{ bench: 'catch-up', ...catchUpResult, baseline: catchUpResult.baseline.eventsPerSecond }])
+  if (ONLY === 'catch-up') {
+    console.log(JSON.stringify({ started, loadBefore, loadAfter: os.loadavg(), catchUp: catchUpResult }, null, 2))
+    return
+  }
   const convergenceResult = await convergence(key)
   console.table([{ bench: 'convergence', ...convergenceResult, baseline: convergenceResult.baseline.ms }])
   const result = {

@@ -75,6 +75,9 @@ export function createEventApplier(db: Db, log: ReplicationLog, options: EventAp
   const pointers = createPointerApplier(db, hooks)
   const pathEvents = db.prepare(`SELECT origin, seq, hlc_ms, hlc_counter, kind, sha256, payload FROM events
     WHERE repo = ? AND path = ? AND kind IN ('artifact.put', 'artifact.delete') AND origin NOT LIKE '${LOCAL_ORIGIN_PREFIX}%'`)
+  // Fast path for a path's first event (most of a catch-up): which events the path has, from the
+  // index alone. When the only one is the event being applied, it need not be read back.
+  const pathEventIds = db.prepare('SELECT origin, seq FROM events WHERE repo = ? AND path = ? LIMIT 2').raw()
   const repoEvents = db.prepare(`SELECT origin, seq, hlc_ms, hlc_counter, kind, sha256, payload FROM events
     WHERE repo = ? AND path IS NULL AND kind IN ('repo.create', 'repo.update', 'repo.delete') AND origin NOT LIKE '${LOCAL_ORIGIN_PREFIX}%'`)
   const getRepo = db.prepare('SELECT key, type, settings FROM repositories WHERE key = ?')
@@ -86,14 +89,15 @@ export function createEventApplier(db: Db, log: ReplicationLog, options: EventAp
   const deleteRepoPermissions = db.prepare('DELETE FROM permissions WHERE repo = ?')
   const deleteRepo = db.prepare('DELETE FROM repositories WHERE key = ?')
   const getArtifact = db.prepare('SELECT sha256, properties, content_type FROM artifacts WHERE repo = ? AND path = ?')
+  // Positional parameters in the statements run once per applied event (cheaper to bind than named ones).
   const upsertArtifact = db.prepare(`INSERT INTO artifacts (repo, path, dir, sha256, size, content_type, properties, created_by, created_at, updated_at)
-    VALUES (@repo, @path, @dir, @sha256, @size, @content_type, @properties, NULL, @created, @now)
+    VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)
     ON CONFLICT (repo, path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size,
       content_type = excluded.content_type, properties = excluded.properties, updated_at = excluded.updated_at`)
   const deleteArtifact = db.prepare('DELETE FROM artifacts WHERE repo = ? AND path = ?')
   const getBlob = db.prepare('SELECT 1 FROM blobs WHERE sha256 = ?')
   const insertBlob = db.prepare(`INSERT OR IGNORE INTO blobs (sha256, size, sha1, md5, sha512, chunk_size, chunk_manifest, created_at, touched_at)
-    VALUES (@sha256, @size, @sha1, @md5, @sha512, @chunk_size, @chunk_manifest, @now, @now)`)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
   const insertRemoteBlob = db.prepare('INSERT OR IGNORE INTO remote_blobs (sha256, origin, recorded_at) VALUES (?, ?, ?)')
   const deleteConflicts = db.prepare('DELETE FROM replication_conflicts WHERE repo = ? AND path = ?')
   const insertConflict = db.prepare(`INSERT OR REPLACE INTO replication_conflicts (repo, path, loser_origin, loser_seq, loser_sha256,
@@ -195,11 +199,27 @@ export function createEventApplier(db: Db, log: ReplicationLog, options: EventAp
     })
   }
 
-  const recomputePath = (repo: string, path: string): void => {
+  /**
+   * Whether `applied` (an event of this batch) is the only event held for its path: then the path's
+   * events need not be read back, and no artifact row can be there yet (every artifact row comes
+   * with an event of its path, local ones included).
+   */
+  const onlyEventOfPath = (repo: string, path: string, applied: SignedEvent | undefined): boolean => {
+    if (!applied) return false
+    const ids = pathEventIds.all(repo, path) as [string, number][]
+    const only = ids.length === 1 ? ids[0] : undefined
+    return only !== undefined && only[0] === applied.origin && only[1] === applied.seq
+  }
+
+  const recomputePath = (repo: string, path: string, applied?: SignedEvent): void => {
     const here = localRepo(repo)
     if (!here?.applies) return
     const immutable = here.immutable && !hooks.isMutablePath(repo, path)
-    const events = (pathEvents.all(repo, path) as Row[]).map(toEvent).sort(order)
+    const first = applied !== undefined && onlyEventOfPath(repo, path, applied)
+    const events: PathEvent[] =
+      first && applied
+        ? [{ origin: applied.origin, seq: applied.seq, hlc: applied.hlc, kind: applied.kind, sha256: applied.sha256, payload: applied.payload }]
+        : (pathEvents.all(repo, path) as Row[]).map(toEvent).sort(order)
     // Filters: an excluded path is left as it is here (never removed), its events kept.
     const latestPut = here.filter.usesProperties ? events.filter((e) => e.kind === 'artifact.put').pop() : undefined
     if (!here.filter.path(path, latestPut && (JSON.parse(latestPut.payload) as PutPayload).properties)) return
@@ -240,42 +260,22 @@ export function createEventApplier(db: Db, log: ReplicationLog, options: EventAp
     const sha256 = winner.sha256 as string
     const p = JSON.parse(winner.payload) as PutPayload
     const properties = JSON.stringify(p.properties ?? {})
-    const current = getArtifact.get(repo, path) as { sha256: string; properties: string; content_type: string | null } | undefined
+    // A path's first event: nothing to compare with (were a row there after all, the upsert below still converges).
+    const current = first ? undefined : (getArtifact.get(repo, path) as { sha256: string; properties: string; content_type: string | null } | undefined)
     if (current && current.sha256 === sha256 && current.properties === properties && current.content_type === (p.contentType ?? null)) return
     const b = p.blob
     const digests = b && typeof b.sha1 === 'string' && typeof b.md5 === 'string' && typeof b.sha512 === 'string' && typeof p.size === 'number'
     // Without digests we cannot even record the blob row (events from before digests travelled):
     // unless the blob is here already, the path stays absent.
     if (!digests && !getBlob.get(sha256)) return
-    if (
-      digests &&
-      insertBlob.run({
-        sha256,
-        size: p.size,
-        sha1: b.sha1,
-        md5: b.md5,
-        sha512: b.sha512,
-        chunk_size: CHUNK_SIZE,
-        chunk_manifest: Buffer.from(b.chunkManifest ?? '', 'hex'),
-        now: Date.now(),
-      }).changes > 0
-    ) {
+    const now = Date.now()
+    if (digests && insertBlob.run(sha256, p.size, b.sha1, b.md5, b.sha512, CHUNK_SIZE, Buffer.from(b.chunkManifest ?? '', 'hex'), now, now).changes > 0) {
       // A new blob row: metadata only, the bytes are fetched later (the swarm).
-      insertRemoteBlob.run(sha256, winner.origin, Date.now())
+      insertRemoteBlob.run(sha256, winner.origin, now)
       remoteBlobs.push({ sha256, repo, mode: here.mode })
     }
     const slash = path.lastIndexOf('/')
-    upsertArtifact.run({
-      repo,
-      path,
-      dir: slash < 0 ? '' : path.slice(0, slash),
-      sha256,
-      size: p.size ?? 0,
-      content_type: p.contentType ?? null,
-      properties,
-      created: winner.hlc.ms,
-      now: Date.now(),
-    })
+    upsertArtifact.run(repo, path, slash < 0 ? '' : path.slice(0, slash), sha256, p.size ?? 0, p.contentType ?? null, properties, winner.hlc.ms, now)
     hooks.artifactChanged(repo, path)
   }
 
@@ -284,14 +284,20 @@ export function createEventApplier(db: Db, log: ReplicationLog, options: EventAp
     hooks.reset()
     let added = 0
     const repos = new Set<string>()
-    const paths = new Map<string, { repo: string; path: string }>()
+    // applied: the batch's one event for the path (undefined when it brought several).
+    const paths = new Map<string, { repo: string; path: string; applied: SignedEvent | undefined }>()
     const names = new Map<string, { repo: string; name: string }>()
     for (const e of events) {
       if (!log.insertRemote(e)) continue
       added++
       if (e.kind.startsWith('repo.')) repos.add(e.repo)
       else if (e.path !== null && isPointerKind(e.kind)) names.set(`${e.repo}\u0000${e.path}`, { repo: e.repo, name: e.path })
-      else if (e.path !== null) paths.set(`${e.repo}\u0000${e.path}`, { repo: e.repo, path: e.path })
+      else if (e.path !== null) {
+        const key = `${e.repo}\u0000${e.path}`
+        const seen = paths.get(key)
+        if (seen) seen.applied = undefined
+        else paths.set(key, { repo: e.repo, path: e.path, applied: e })
+      }
     }
     const whole = new Set<string>()
     for (const r of repos) {
@@ -306,7 +312,7 @@ export function createEventApplier(db: Db, log: ReplicationLog, options: EventAp
         whole.add(r)
       }
     }
-    for (const { repo, path } of paths.values()) if (!whole.has(repo)) recomputePath(repo, path)
+    for (const { repo, path, applied } of paths.values()) if (!whole.has(repo)) recomputePath(repo, path, applied)
     for (const { repo, name } of names.values()) if (!whole.has(repo)) recomputePointer(repo, name)
     return added
   })

@@ -22,3 +22,13 @@ export const SYNC_IDLE_TIMEOUT = 15 * SECOND
 export const MAX_PULL_EVENTS = 20_000
 /** One pull answers at most this many encoded bytes (same continuation as MAX_PULL_EVENTS). */
 export const MAX_PULL_BYTES = 64 * 1024 * 1024
+/**
+ * The puller stores and applies verified events in transactions of up to this many (several
+ * messages each): every commit costs an fsync (synchronous=FULL) and rewrites the b-tree pages it
+ * touched, so fewer, larger transactions catch up faster. Also bounds the events held in memory.
+ */
+export const APPLY_BATCH_EVENTS = 1_000
+/** …and of up to this many payload bytes. */
+export const APPLY_BATCH_BYTES = 8 * 1024 * 1024
+/** Verified events wait at most this long (ms) for more before they are applied, when the stream pauses. */
+export const APPLY_MAX_DELAY = 50

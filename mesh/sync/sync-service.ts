@@ -8,6 +8,9 @@ import { createFloodGuard, type FloodGuard, type FloodLimits } from './flood-gua
 import { createLagTracker, type LagTracker, type OriginLag } from './lag.ts'
 import {
   ANTI_ENTROPY_INTERVAL,
+  APPLY_BATCH_BYTES,
+  APPLY_BATCH_EVENTS,
+  APPLY_MAX_DELAY,
   LOCAL_CHANGE_POLL_INTERVAL,
   MAX_BATCH_BYTES,
   MAX_BATCH_EVENTS,
@@ -18,7 +21,7 @@ import {
   SYNC_IDLE_TIMEOUT,
   SYNC_PROTOCOL,
 } from './constants.ts'
-import { asProtocolError, decode, encode, fromWire, pullRequest, serverMessage, SyncProtocolError, toWire, type WireEvent } from './messages.ts'
+import { asProtocolError, decode, decodeServerMessage, encode, fromWire, pullRequest, SyncProtocolError, toWire, type WireEvent } from './messages.ts'
 
 /** What the sync service needs from the node. */
 export interface SyncComponents {
@@ -49,6 +52,8 @@ export interface SyncInit extends FloodLimits {
   maxPullEvents?: number
   /** Most bytes one pull answers (then the puller pulls again). @default MAX_PULL_BYTES (64 MiB) */
   maxPullBytes?: number
+  /** Most verified events the puller applies in one transaction. @default APPLY_BATCH_EVENTS (1,000) */
+  applyBatchEvents?: number
 }
 
 export interface SyncStats {
@@ -91,6 +96,7 @@ class LogSync implements SyncService {
   private readonly ownRepoChanges
   private readonly maxPullEvents: number
   private readonly maxPullBytes: number
+  private readonly applyBatchEvents: number
   private timers: NodeJS.Timeout[] = []
   private lastOwnSeq = 0
   private stopped = false
@@ -111,6 +117,7 @@ class LogSync implements SyncService {
     this.flood = createFloodGuard(init)
     this.maxPullEvents = init.maxPullEvents ?? MAX_PULL_EVENTS
     this.maxPullBytes = init.maxPullBytes ?? MAX_PULL_BYTES
+    this.applyBatchEvents = init.applyBatchEvents ?? APPLY_BATCH_EVENTS
     this.latestOf = c.db.prepare('SELECT hlc_ms, received_at FROM events WHERE origin = ? ORDER BY seq DESC LIMIT 1')
     this.ownRepoChanges = c.db.prepare(`SELECT DISTINCT repo FROM events WHERE origin = ? AND seq > ? AND kind IN ('repo.create', 'repo.update')`)
     this.ownSeq = c.db.prepare('SELECT seq FROM events WHERE origin = ? ORDER BY seq DESC LIMIT 1')
@@ -215,6 +222,19 @@ class LogSync implements SyncService {
     this.counters.pulls++
     let stream: Stream | undefined
     let added = 0
+    // Verified events not applied yet: several messages go into one transaction (each commit costs
+    // an fsync and rewrites the pages it touched), bounded by count, bytes and APPLY_MAX_DELAY.
+    let pending: SignedEvent[] = []
+    let pendingBytes = 0
+    const applyPending = () => {
+      if (pending.length === 0) return
+      const batch = pending
+      pending = []
+      pendingBytes = 0
+      const n = this.applier.apply(batch)
+      added += n
+      this.counters.eventsApplied += n
+    }
     try {
       stream = await this.c.host.openStream(peerId, SYNC_PROTOCOL, AbortSignal.timeout(SYNC_IDLE_TIMEOUT))
       const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
@@ -225,10 +245,11 @@ class LogSync implements SyncService {
       let receivedBytes = 0
       let receivedEvents = 0
       for (;;) {
-        const bytes = (await lp.read({ signal: AbortSignal.timeout(SYNC_IDLE_TIMEOUT) })).subarray()
+        const bytes = await readMessage(lp, pending.length > 0 ? applyPending : undefined)
         receivedBytes += bytes.length
-        const msg = decode(serverMessage, bytes)
+        const msg = decodeServerMessage(bytes)
         if (msg.type === 'done') {
+          applyPending()
           if (msg.versionVector) {
             this.lagTracker.observe(peerId, msg.versionVector, have)
             // A capped answer: the server holds more than it sent. Pull again (while it helps).
@@ -243,20 +264,27 @@ class LogSync implements SyncService {
         }
         const fresh: SignedEvent[] = []
         for (const w of msg.events) {
-          const e = fromWire(w)
           // Already held (e.g. arrived from another peer meanwhile).
-          if (e.seq > (have[e.origin] ?? 0)) fresh.push(e)
+          if (w.seq > (have[w.origin] ?? 0)) fresh.push(fromWire(w))
         }
         // One signature per origin run vouches for the run (hash chain); a bad run keeps its valid prefix.
         const { accepted, error } = chains.verify(fresh)
-        for (const e of accepted) have[e.origin] = e.seq
-        const n = this.applier.apply(accepted)
-        added += n
-        this.counters.eventsApplied += n
+        for (const e of accepted) {
+          have[e.origin] = e.seq
+          pending.push(e)
+          pendingBytes += e.payload.length
+        }
         if (error) throw error
+        if (pending.length >= this.applyBatchEvents || pendingBytes >= APPLY_BATCH_BYTES) applyPending()
       }
       await stream.close()
     } catch (caught) {
+      // What was verified before the failure is genuine: keep it.
+      try {
+        applyPending()
+      } catch (err) {
+        this.logger.warn({ peer: peerId, err: (err as Error).message }, 'sync: applying received events failed')
+      }
       const err = asProtocolError(caught)
       if (err instanceof SyncProtocolError) {
         this.counters.eventsRejected++
@@ -358,6 +386,24 @@ class LogSync implements SyncService {
     this.c.host.penalties.penalise(remote, 'malformed')
     stream.abort(new FloodLimitError(why))
   }
+}
+
+/**
+ * Reads the next message. With `onPause`, calls it when no message arrived within APPLY_MAX_DELAY
+ * (the puller applies what it holds instead of letting it wait for the rest of a slow stream).
+ */
+async function readMessage(lp: { read(options: { signal: AbortSignal }): Promise<{ subarray(): Uint8Array }> }, onPause?: () => void): Promise<Uint8Array> {
+  const reading = lp.read({ signal: AbortSignal.timeout(SYNC_IDLE_TIMEOUT) })
+  if (onPause) {
+    let timer: NodeJS.Timeout | undefined
+    const paused = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), APPLY_MAX_DELAY)
+    })
+    const arrived = await Promise.race([reading.then(() => true, () => true), paused])
+    clearTimeout(timer)
+    if (!arrived) onPause()
+  }
+  return (await reading).subarray()
 }
 
 /** A peer past one of the per-peer flood limits (rate, concurrent streams, pull size). */
