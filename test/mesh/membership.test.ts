@@ -65,10 +65,14 @@ describe('mesh membership', () => {
   it('a node off the allowlist gets no connection, even with the right key', async () => {
     const key = await newMeshKey()
     const friend = await preparedIdentity()
-    const a = await start({ AK_MESH_KEY: key, AK_MESH_ALLOW: friend.peerId })
+    const self = await preparedIdentity()
+    // The members share one allowlist (as a deployment would): a member without one would accept
+    // the stranger, whose address it may learn through the DHT.
+    const allow = `${self.peerId},${friend.peerId}`
+    const a = await start({ AK_MESH_KEY: key, AK_MESH_ALLOW: allow }, self.dataDir)
     const sa = await meshStatus(a)
     const stranger = await start({ AK_MESH_KEY: key, AK_MESH_BOOTSTRAP: sa.addresses[0] as string })
-    const b = await start({ AK_MESH_KEY: key, AK_MESH_BOOTSTRAP: sa.addresses[0] as string }, friend.dataDir)
+    const b = await start({ AK_MESH_KEY: key, AK_MESH_BOOTSTRAP: sa.addresses[0] as string, AK_MESH_ALLOW: allow }, friend.dataDir)
     await waitFor('the allowed peer connected', async () => connectedTo(await meshStatus(a), friend.peerId))
     await new Promise((r) => setTimeout(r, REFUSAL_WINDOW))
     const ss = await meshStatus(stranger)
