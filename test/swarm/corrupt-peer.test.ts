@@ -57,6 +57,7 @@ describe('swarm: a peer serving corrupted chunks', () => {
   it('every bad chunk is detected, the liar dropped and penalised, the download completes from the honest peer', async () => {
     const [honest, liar, downloader] = [at(cluster, 0), at(cluster, 1), at(cluster, 2)]
     expect(liar.node.output()).toContain('AK_FAULT_CORRUPT_CHUNKS')
+    await waitHolders(downloader.node, blob.sha256, [honest.peerId, liar.peerId])
     const got = await download(downloader.node, 'files', 'liar.bin')
     expect(got.status).toBe(200)
     expect(got.sha256).toBe(blob.sha256)

@@ -54,6 +54,7 @@ describe('swarm: a download takes chunks from every holder', () => {
     const [a, b, c] = [at(cluster, 0), at(cluster, 1), at(cluster, 2)]
     const rssBefore = c.node.rss()
     const peakBefore = c.node.peakRss()
+    await waitHolders(c.node, blob.sha256, [a.peerId, b.peerId])
     const got = await download(c.node, 'files', 'big/from-a.bin')
     expect(got.status).toBe(200)
     expect(got.bytes).toBe(SIZE)

@@ -153,8 +153,10 @@ export async function waitHolders(node: NodeProcess, sha256: string, peerIds: st
   await waitFor(
     `${peerIds.length} holders of ${sha256.slice(0, 12)} seen by ${node.url}`,
     async () => {
-      const r = await api<{ holders: { peerId: string }[] }>(node, `/api/v1/mesh/providers/${sha256}`)
-      const seen = new Set((r.body.holders ?? []).map((h) => h.peerId))
+      // Connected holders whose current have-summary says so: what a download's directory offers
+      // first and at once (a DHT record alone may need a dial or a lookup the download outruns).
+      const r = await api<{ holders: { peerId: string; connected?: boolean; via?: string[]; stale?: boolean }[] }>(node, `/api/v1/mesh/providers/${sha256}`)
+      const seen = new Set((r.body.holders ?? []).filter((h) => h.connected && h.via?.includes('summary') && !h.stale).map((h) => h.peerId))
       return peerIds.every((p) => seen.has(p))
     },
     timeoutMs,
