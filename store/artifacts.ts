@@ -60,7 +60,8 @@ export interface ArtifactStore {
   transaction<T>(fn: () => T): T
 }
 
-interface ArtifactRow {
+/** A row of the artifacts table, as SELECT * returns it. */
+export interface ArtifactRow {
   repo: string
   path: string
   dir: string
@@ -73,7 +74,7 @@ interface ArtifactRow {
   updated_at: number
 }
 
-function fromRow(r: ArtifactRow): Artifact {
+export function artifactFromRow(r: ArtifactRow): Artifact {
   return {
     repo: r.repo,
     path: r.path,
@@ -126,7 +127,7 @@ export function createArtifactStore(db: Db, blobs: BlobIndex, log: ReplicationLo
   const store: ArtifactStore = {
     get: (repo, path) => {
       const r = get.get(repo, path) as ArtifactRow | undefined
-      return r ? fromRow(r) : undefined
+      return r ? artifactFromRow(r) : undefined
     },
     require: (repo, path) => {
       const a = store.get(repo, path)
@@ -199,7 +200,7 @@ export function createArtifactStore(db: Db, blobs: BlobIndex, log: ReplicationLo
       return rows.length
     }),
     list: (repo, dir) => {
-      const files = (filesIn.all(repo, dir) as ArtifactRow[]).map(fromRow)
+      const files = (filesIn.all(repo, dir) as ArtifactRow[]).map(artifactFromRow)
       // Sub-directories by skip-scan: find the next path below dir/, take its first segment,
       // then jump past everything under that segment. O(children · log n), not O(subtree).
       const prefix = dir === '' ? '' : `${dir}/`

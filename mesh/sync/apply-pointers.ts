@@ -1,4 +1,4 @@
-import { compareHlc, type Artifact, type Db, type FormatReplicationHooks, type Hlc } from '../../store/index.ts'
+import { artifactFromRow, compareHlc, type Artifact, type ArtifactRow, type Db, type FormatReplicationHooks, type Hlc } from '../../store/index.ts'
 
 /*
  * The format side of applying replicated events: mutable pointers (last writer wins by HLC) and
@@ -34,18 +34,6 @@ export function isPointerKind(kind: string): boolean {
   return kind === 'pointer.set' || kind === 'pointer.delete'
 }
 
-interface ArtifactRow {
-  repo: string
-  path: string
-  sha256: string
-  size: number
-  content_type: string | null
-  properties: string
-  created_by: string | null
-  created_at: number
-  updated_at: number
-}
-
 export function createHookDispatch(db: Db, hooks: readonly FormatReplicationHooks[], onError: HookErrorHandler = () => {}): HookDispatch {
   const byFormat = new Map(hooks.map((h) => [h.format, h]))
   const formatOf = db.prepare('SELECT format FROM repositories WHERE key = ?')
@@ -76,17 +64,7 @@ export function createHookDispatch(db: Db, hooks: readonly FormatReplicationHook
       const hook = hookOf(repo)
       if (!hook?.artifactChanged) return
       const r = getArtifact.get(repo, path) as ArtifactRow | undefined
-      const artifact: Artifact | undefined = r && {
-        repo: r.repo,
-        path: r.path,
-        sha256: r.sha256,
-        size: r.size,
-        contentType: r.content_type,
-        properties: JSON.parse(r.properties) as Record<string, unknown>,
-        createdBy: r.created_by,
-        createdAt: r.created_at,
-        updatedAt: r.updated_at,
-      }
+      const artifact: Artifact | undefined = r && artifactFromRow(r)
       guarded(hook, repo, path, () => hook.artifactChanged?.({ repo, format: hook.format, path, artifact }))
     },
     pointerChanged: (repo, name, value) => {

@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createReplicationLog, openDb } from '../../store/index.ts'
 import { replicationState } from '../../mesh/index.ts'
-import { AK_BIN, runAk, startNodeProcess, tempDir, type NodeProcess } from '../helpers/node-process.ts'
+import { AK_BIN, runAk, type NodeProcess } from '../helpers/node-process.ts'
 
 export const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex')
 
@@ -109,71 +109,5 @@ export async function killImportWhen(args: string[], ready: () => boolean, timeo
   return { killedRunning, stderr }
 }
 
-/*
- * Mesh helpers for the bridge test (the same few as test/mesh's, which another folder may not import).
- */
-
-export interface MeshStatusBody {
-  peerId: string
-  addresses: string[]
-  connected: { peerId: string }[]
-}
-
-/** Starts a node with the mesh on (loopback, any port) and the given mesh settings. */
-export function startMeshNode(env: Record<string, string>, dataDir?: string): Promise<NodeProcess> {
-  return startNodeProcess({ dataDir, env: { AK_MESH_ENABLED: 'true', AK_MESH_PORT: '0', AK_LOG_LEVEL: 'info', ...env } })
-}
-
-export async function api<T = unknown>(node: NodeProcess, path: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${node.url}${path}`, {
-    ...init,
-    headers: { authorization: node.adminAuth, ...(typeof init.body === 'string' ? { 'content-type': 'application/json' } : {}), ...init.headers },
-    signal: AbortSignal.timeout(10_000),
-  })
-  const text = await res.text()
-  let body: unknown = text
-  try {
-    body = JSON.parse(text)
-  } catch {
-    /* not JSON */
-  }
-  return { status: res.status, body: body as T }
-}
-
-export async function meshStatus(node: NodeProcess): Promise<MeshStatusBody> {
-  const r = await api<MeshStatusBody>(node, '/api/v1/mesh/status')
-  if (r.status !== 200) throw new Error(`mesh status answered ${r.status}: ${JSON.stringify(r.body)}`)
-  return r.body
-}
-
-export const connectedTo = (s: MeshStatusBody, peerId: string): boolean => s.connected.some((p) => p.peerId === peerId)
-
-/** Polls `probe` until it returns something other than undefined/false; fails after timeoutMs. */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 10_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await probe()
-      if (v !== undefined && v !== false) return v
-    } catch (err) {
-      last = err
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`)
-    await new Promise((r) => setTimeout(r, everyMs))
-  }
-}
-
-/** A fresh data dir and its peer ID, known before the node starts (for allowlists). */
-export async function preparedIdentity(): Promise<{ dataDir: string; peerId: string }> {
-  const dataDir = tempDir('ak-airgap-')
-  const r = await runAk(['--data-dir', dataDir, 'mesh', 'id'])
-  if (r.code !== 0) throw new Error(`ak mesh id failed: ${r.stderr}`)
-  return { dataDir, peerId: r.stdout.trim() }
-}
-
-export async function newMeshKey(): Promise<string> {
-  const r = await runAk(['mesh', 'keygen'])
-  if (r.code !== 0) throw new Error(`ak mesh keygen failed: ${r.stderr}`)
-  return r.stdout.trim()
-}
+// The bridge test's multi-node helpers are the mesh tests' own.
+export { api, connectedTo, meshStatus, newMeshKey, preparedIdentity, startMeshNode, waitFor, type MeshStatusBody } from '../mesh/mesh-helpers.ts'
