@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { AkError } from '../store/index.ts'
-import { DEFAULT_HTTP_STATUS } from '../formats/core/index.ts'
+import { AkError, RepositoryNotFoundError } from '../store/index.ts'
+import { DEFAULT_HTTP_STATUS, privateStandIn } from '../formats/core/index.ts'
+import type { AuthService, Principal } from './auth/auth-service.ts'
 
 /**
  * The JSON API's and the generic format's table from domain error codes to HTTP statuses:
@@ -53,4 +54,28 @@ export function jsonErrorHandler(err: FastifyError, request: FastifyRequest, rep
   if (!request.raw.complete) reply.header('connection', 'close')
   if (reply.sent) return
   reply.code(wire.status).type('application/json; charset=utf-8').send(wire.body)
+}
+
+/**
+ * What to answer instead of `err`: a repository that does not exist (store's `require`) is
+ * refused exactly as a private one of that key would be, to a caller who could not read a
+ * repository of that key (anonymous: 401, others: 403), so that the API tells no outsider which
+ * private repositories exist (issue 11 part 9; formats/core findRepository does it for the formats).
+ */
+export function concealMissingRepository(err: unknown, principal: Principal, auth: AuthService): unknown {
+  const key = err instanceof RepositoryNotFoundError ? err.details?.repo : undefined
+  if (typeof key !== 'string') return err
+  try {
+    auth.authorize(principal, privateStandIn(key), 'read')
+  } catch (refusal) {
+    return refusal
+  }
+  return err
+}
+
+/** jsonErrorHandler for the node's root (the JSON API, the generic format, 404s), concealing missing repositories. */
+export function nodeErrorHandler(auth: AuthService) {
+  return function handle(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+    jsonErrorHandler(concealMissingRepository(err, request.principal, auth) as FastifyError, request, reply)
+  }
 }

@@ -14,7 +14,7 @@ import { openDataDir } from './open.ts'
 import { AuthService, ANONYMOUS, ANONYMOUS_SUBJECT } from './auth/auth-service.ts'
 import { loadSessionSigner } from './auth/sessions.ts'
 import { hashPassword, randomPassword } from './auth/passwords.ts'
-import { jsonErrorHandler, toWireError } from './http-errors.ts'
+import { nodeErrorHandler, toWireError } from './http-errors.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
 import type { ApiContext } from './api/context.ts'
 import { repositoryRoutes } from './api/repositories.ts'
@@ -84,7 +84,7 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
         if (!socket.writable) return socket.destroy()
         const body = JSON.stringify({ error: 'AK_BAD_REQUEST', message: `malformed HTTP request: ${(err as Error).message}` })
         socket.end(
-          `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+          `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
         )
       },
     })
@@ -123,7 +123,13 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
         metrics.bytesIn.inc(Number(request.headers['content-length']) || 0)
       }
     })
-    app.setErrorHandler(jsonErrorHandler)
+    // No response of this node is for a browser to second-guess: every one, API, errors and 404s
+    // included, says nosniff. Artifact responses add their sandboxing CSP (formats/core/active-content.ts).
+    app.addHook('onSend', async (_request, reply, payload) => {
+      reply.header('x-content-type-options', 'nosniff')
+      return payload
+    })
+    app.setErrorHandler(nodeErrorHandler(auth))
     app.setNotFoundHandler((request, reply) => {
       reply.code(404).send({ error: 'AK_NOT_FOUND', message: `no route for ${request.method} ${request.url.split('?')[0]}` })
     })

@@ -156,7 +156,7 @@ export function createRepositoryStore(db: Db, log: ReplicationLog): RepositorySt
     },
     require: (key) => {
       const r = store.get(key)
-      if (!r) throw new RepositoryNotFoundError(`repository '${key}' does not exist`)
+      if (!r) throw new RepositoryNotFoundError(`repository '${key}' does not exist`, { repo: key })
       return r
     },
     list: () => (list.all() as RepoRow[]).map(fromRow),

@@ -10,7 +10,7 @@ import {
   type Repository,
 } from '../../store/index.ts'
 import type { FormatContext } from '../core/index.ts'
-import { contentLength, deployTarget, readOrder, sendBlob, streamRawBodies } from '../core/index.ts'
+import { contentLength, deployTarget, findRepository, readOrder, sendBlob, streamRawBodies } from '../core/index.ts'
 import {
   CARGO_FORMAT,
   CRATE_CONTENT_TYPE,
@@ -51,26 +51,22 @@ export function cargoPlugin(ctx: FormatContext) {
       cargoErrorHandler(new NotFoundError(`no cargo route for ${request.method} ${request.url.split('?')[0]}`), request, reply)
     })
 
-    const repository = (key: string): Repository => {
+    const validKey = (key: string): string => {
       try {
-        validateRepositoryKey(key)
+        return validateRepositoryKey(key)
       } catch {
         throw new RepositoryNotFoundError(`invalid repository key '${key.slice(0, 80)}'`)
       }
-      const repo = ctx.repositories.get(key)
-      if (!repo) throw new RepositoryNotFoundError(`repository '${key}' does not exist`)
-      if (repo.format !== CARGO_FORMAT) throw new FormatMismatchError(`repository '${key}' is a ${repo.format} repository`)
-      return repo
     }
-    const readable = (request: FastifyRequest, key: string): Repository => {
-      const repo = repository(key)
-      ctx.authorize(request, repo, 'read')
-      return repo
-    }
+    /** The repository `key` names, which the caller may read (findRepository). */
+    const readable = (request: FastifyRequest, key: string): Repository =>
+      findRepository(ctx, request, validKey(key), CARGO_FORMAT, {
+        missing: () => new RepositoryNotFoundError(`repository '${key}' does not exist`),
+        mismatch: (repo) => new FormatMismatchError(`repository '${key}' is a ${repo.format} repository`),
+      })
     /** Where writes through `repo` land (the deploy target of a virtual one), with write checked there. */
     const writable = (request: FastifyRequest, key: string): Repository => {
-      const repo = repository(key)
-      if (repo.type === 'virtual') ctx.authorize(request, repo, 'read')
+      const repo = readable(request, key)
       const target = deployTarget(ctx, repo)
       ctx.authorize(request, target, 'write')
       return target
@@ -172,7 +168,7 @@ export function cargoPlugin(ctx: FormatContext) {
       throw new NotFoundError(`crate \`${name}\` does not exist in repository '${repo.key}'`)
     })
     const ownersUnsupported = async (request: FastifyRequest<{ Params: CrateParams }>) => {
-      repository(request.params.repo)
+      readable(request, request.params.repo)
       throw new NotImplementedError(
         'owners are the users who published the crate; who may publish is set by repository permissions (ak permission …)',
       )
@@ -199,13 +195,14 @@ export function cargoPlugin(ctx: FormatContext) {
       return reply.send({ crates, meta: { total: names.size } })
     })
 
-    // `cargo login` prints "please paste the token found on {api}/me".
+    // `cargo login` prints "please paste the token found on {api}/me". A page for a person, the
+    // same under any key: it looks no repository up, so it tells no one which exist.
     app.get<{ Params: RepoParams }>('/:repo/me', async (request, reply) => {
-      const repo = repository(request.params.repo)
+      const key = validKey(request.params.repo)
       return reply
         .type('text/plain; charset=utf-8')
         .send(
-          `Create an API token for ${base(request, repo)} with \`ak token create <user>\` ` +
+          `Create an API token for ${ctx.baseUrl(request)}/cargo/${key} with \`ak token create <user>\` ` +
             `(or POST /api/v1/tokens) and paste it into \`cargo login --registry <name>\`.\n`,
         )
     })

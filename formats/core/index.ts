@@ -1,11 +1,19 @@
 export type { FormatContext, ReplicationContext } from './context.ts'
 export { streamRawBodies, contentLength, expectedDigests } from './streaming.ts'
 export { sendBlob, parseRange, checksumHeaders, etagMatches, notModified, type ServedFile } from './serve-blob.ts'
+export {
+  artifactHeaders,
+  contentTypeKind,
+  servesActiveContent,
+  ARTIFACT_CSP,
+  OPAQUE_CONTENT_TYPE,
+  type ContentTypeKind,
+} from './active-content.ts'
 export { readOrder, deployTarget } from './virtual.ts'
 export { deferContinue, sendContinue, awaitingContinue } from './expect-continue.ts'
 export { DEFAULT_HTTP_STATUS } from './http-status.ts'
 export { findTarGzEntry, type TarGzEntryOptions } from './tar-gz.ts'
-export { resolveRepository } from './repository.ts'
+export { resolveRepository, findRepository, privateStandIn, type RepositoryErrors } from './repository.ts'
 export {
   remoteEngine,
   cacheHeaders,

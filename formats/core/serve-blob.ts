@@ -1,11 +1,18 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { BlobRecord, BlobStore, ByteRange } from '../../store/index.ts'
 import { RangeNotSatisfiableError } from '../../store/index.ts'
+import { artifactHeaders } from './active-content.ts'
 
 export interface ServedFile {
   blob: BlobRecord
+  /** The stored type; active and unknown types go out as application/octet-stream (active-content.ts). */
   contentType: string
   lastModified: number
+  /**
+   * Send active content types (HTML, SVG, XML…) as themselves: the addressed repository's
+   * settings.serveActiveContent (servesActiveContent). @default false
+   */
+  serveActiveContent?: boolean
 }
 
 /**
@@ -85,7 +92,9 @@ export function notModified(request: FastifyRequest, etag: string, lastModifiedM
 
 /**
  * Sends a stored blob: ETag (the sha256), Last-Modified, conditional requests (If-None-Match,
- * If-Modified-Since, If-Range) and single byte ranges, streamed from the store.
+ * If-Modified-Since, If-Range) and single byte ranges, streamed from the store. Every answer
+ * carries the artifact headers (nosniff, the sandboxing CSP, and a neutralised type for active
+ * content): `extraHeaders` cannot override them.
  */
 export async function sendBlob(
   request: FastifyRequest,
@@ -101,9 +110,9 @@ export async function sendBlob(
     etag,
     'last-modified': lastModified.toUTCString(),
     'accept-ranges': 'bytes',
-    'content-type': file.contentType,
     ...checksumHeaders(blob),
     ...extraHeaders,
+    ...artifactHeaders(file.contentType, file.serveActiveContent),
   })
   if (notModified(request, etag, lastModified.getTime())) return reply.code(304).send()
   let range: ByteRange | undefined

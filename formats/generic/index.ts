@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { FormatContext } from '../core/index.ts'
-import { contentLength, expectedDigests, resolveRepository, sendBlob, streamRawBodies } from '../core/index.ts'
+import { contentLength, expectedDigests, resolveRepository, sendBlob, servesActiveContent, streamRawBodies } from '../core/index.ts'
 import { serveGenericRemote } from './remote.ts'
 
 export { globToRegExp, isMutableGenericPath } from './remote.ts'
@@ -79,6 +79,7 @@ export function genericFormat(ctx: FormatContext) {
         blob,
         contentType: artifact.contentType ?? 'application/octet-stream',
         lastModified: artifact.updatedAt,
+        serveActiveContent: servesActiveContent(repo),
       })
     }
 

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { cacheHeaders, remoteEngine, sendBlob, type FormatContext } from '../core/index.ts'
+import { cacheHeaders, remoteEngine, sendBlob, servesActiveContent, type FormatContext } from '../core/index.ts'
 import { ArtifactNotFoundError, type Repository } from '../../store/index.ts'
 
 /** A glob of settings.mutablePaths as a RegExp: `**` any depth, `*` within a segment, `?` one character. */
@@ -49,5 +49,6 @@ export async function serveGenericRemote(
     blob: doc.blob,
     contentType: doc.contentType ?? 'application/octet-stream',
     lastModified: doc.artifact.updatedAt,
+    serveActiveContent: servesActiveContent(repo),
   })
 }

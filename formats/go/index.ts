@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { FormatContext } from '../core/index.ts'
-import { deployTarget, readOrder, sendBlob, streamRawBodies } from '../core/index.ts'
+import { deployTarget, findRepository, readOrder, sendBlob, streamRawBodies } from '../core/index.ts'
 import {
   ArtifactNotFoundError,
   FormatMismatchError,
@@ -45,9 +45,10 @@ function resolveRepository(ctx: FormatContext, prefix: string, request: FastifyR
   } catch {
     throw new InvalidPathError(`invalid repository key in '${request.url}'`)
   }
-  const repo = ctx.repositories.get(key)
-  if (!repo) throw new NotFoundError(`not found: repository '${key}' does not exist`)
-  if (repo.format !== GO_FORMAT) throw new FormatMismatchError(`not found: repository '${key}' is a ${repo.format} repository`)
+  const repo = findRepository(ctx, request, key, GO_FORMAT, {
+    missing: () => new NotFoundError(`not found: repository '${key}' does not exist`),
+    mismatch: (r) => new FormatMismatchError(`not found: repository '${key}' is a ${r.format} repository`),
+  })
   if (slash < 0) throw new NotFoundError(`not found: name a module below /go/${key}/`)
   return { repo, rest: rest.slice(slash + 1) }
 }

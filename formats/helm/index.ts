@@ -1,12 +1,10 @@
 import { createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { FormatContext } from '../core/index.ts'
-import { deployTarget, etagMatches, readOrder, sendBlob, streamRawBodies } from '../core/index.ts'
+import { deployTarget, etagMatches, findRepository, readOrder, sendBlob, streamRawBodies } from '../core/index.ts'
 import {
   ArtifactNotFoundError,
-  FormatMismatchError,
   InvalidPathError,
-  NotFoundError,
   validateRepositoryKey,
   type Repository,
 } from '../../store/index.ts'
@@ -45,6 +43,7 @@ export function helmFormat(ctx: FormatContext) {
     streamRawBodies(app)
     app.setErrorHandler(helmErrorHandler)
 
+    /** The repository the URL names, which the caller may read (findRepository). */
     const repoOf = (request: FastifyRequest): Repository => {
       const raw = (request.params as { repo?: string }).repo ?? ''
       let key: string
@@ -53,10 +52,7 @@ export function helmFormat(ctx: FormatContext) {
       } catch {
         throw new InvalidPathError(`invalid repository key '${raw}'`)
       }
-      const repo = ctx.repositories.get(key)
-      if (!repo) throw new NotFoundError(`repository '${key}' does not exist`)
-      if (repo.format !== HELM_FORMAT) throw new FormatMismatchError(`repository '${key}' is a ${repo.format} repository`)
-      return repo
+      return findRepository(ctx, request, key, HELM_FORMAT)
     }
 
     /** The index of what `repo` serves (merged over its members), with URLs through `repo`. */

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ArtifactNotFoundError, parseRawPath, type Repository } from '../../store/index.ts'
 import type { FormatContext } from '../core/index.ts'
-import { readOrder, sendBlob } from '../core/index.ts'
+import { readOrder, sendBlob, servesActiveContent } from '../core/index.ts'
 import type { ChecksumAlgorithm } from './constants.ts'
 import { METADATA_FILE } from './constants.ts'
 import { parseMavenPath, type MavenPath } from './layout.ts'
@@ -97,6 +97,7 @@ export async function serve(ctx: FormatContext, request: FastifyRequest, reply: 
       blob,
       contentType: artifact.contentType ?? contentTypeOf(target.coordinates.extension),
       lastModified: artifact.updatedAt,
+      serveActiveContent: servesActiveContent(repo),
     })
   }
   throw new ArtifactNotFoundError(`'${path}' not found in repository '${repo.key}'`)

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ArtifactNotFoundError, NotFoundError, type Repository } from '../../store/index.ts'
-import { remoteEngine, sendBlob, type FormatContext } from '../core/index.ts'
+import { remoteEngine, sendBlob, servesActiveContent, type FormatContext } from '../core/index.ts'
 import { METADATA_FILE } from './constants.ts'
 import { contentTypeOf } from './content-types.ts'
 import { sendBytes } from './http-body.ts'
@@ -100,6 +100,7 @@ export async function serveMavenVirtual(
       blob,
       contentType: artifact.contentType ?? contentTypeOf(target.coordinates.extension),
       lastModified: artifact.updatedAt,
+      serveActiveContent: servesActiveContent(repo),
     })
   }
   if (failure) throw failure

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { XMLParser } from 'fast-xml-parser'
 import type { BlobRecord, Repository } from '../../store/index.ts'
-import { cacheHeaders, remoteEngine, sendBlob, type FormatContext } from '../core/index.ts'
+import { cacheHeaders, remoteEngine, sendBlob, servesActiveContent, type FormatContext } from '../core/index.ts'
 import { contentTypeOf } from './content-types.ts'
 import { sendBytes } from './http-body.ts'
 import { isSnapshotVersion, type MavenPath } from './layout.ts'
@@ -90,7 +90,7 @@ export async function serveMavenRemote(
     )
     cacheHeaders(reply, doc.cache)
     if (checksum) return sendBytes(request, reply, Buffer.from(doc.blob[checksum]), CHECKSUM_TYPE, doc.artifact.updatedAt)
-    return sendBlob(request, reply, ctx.blobs, { blob: doc.blob, contentType, lastModified: doc.artifact.updatedAt })
+    return sendBlob(request, reply, ctx.blobs, { blob: doc.blob, contentType, lastModified: doc.artifact.updatedAt, serveActiveContent: servesActiveContent(repo) })
   }
 
   if (!checksum) return engine.serveImmutable(request, reply, repo, { path, url, contentType })

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { FormatContext } from '../core/index.ts'
-import { streamRawBodies } from '../core/index.ts'
-import { FormatMismatchError, MethodNotAllowedError, NotFoundError } from '../../store/index.ts'
+import { findRepository, streamRawBodies } from '../core/index.ts'
+import { MethodNotAllowedError } from '../../store/index.ts'
 import { NPM_FORMAT } from './constants.ts'
 import { createNpmIndex } from './npm-index.ts'
 import { putPackage } from './publish.ts'
@@ -38,23 +38,26 @@ export function npmFormat(ctx: FormatContext) {
     const handle = async (request: FastifyRequest, reply: FastifyReply) => {
       // Parse the raw URL: package names arrive percent-encoded (@scope%2fname).
       const { repoKey, target, query } = parseNpmUrl(request.url.slice(app.prefix.length))
-      const repo = ctx.repositories.get(repoKey)
-      if (!repo) throw new NotFoundError(`repository '${repoKey}' does not exist`)
-      if (repo.format !== NPM_FORMAT) throw new FormatMismatchError(`repository '${repoKey}' is a ${repo.format} repository`)
       const m = request.method
       const read = m === 'GET' || m === 'HEAD'
+      // Login, whoami and logout are node-wide: they answer alike under any repository key, so
+      // they tell no one which repositories exist.
       switch (target.kind) {
-        case 'ping':
-          return read ? reply.send({}) : notAllowed(request)
         case 'whoami':
           return read ? whoami(deps, request, reply) : notAllowed(request)
-        case 'search':
-          return read ? search(deps, request, reply, repo, query) : notAllowed(request)
         case 'user':
           if (m === 'PUT') return putUser(deps, request, reply, target.user)
           return read ? getUser(deps, request, reply, target.user) : notAllowed(request)
         case 'token':
           return m === 'DELETE' ? deleteToken(deps, request, reply) : notAllowed(request)
+      }
+      // Everything else needs read on the repository, checked before anything else is said about it.
+      const repo = findRepository(ctx, request, repoKey, NPM_FORMAT)
+      switch (target.kind) {
+        case 'ping':
+          return read ? reply.send({}) : notAllowed(request)
+        case 'search':
+          return read ? search(deps, request, reply, repo, query) : notAllowed(request)
         case 'dist-tags':
           if (target.tag === undefined) return read ? getDistTags(deps, request, reply, repo, target.name) : notAllowed(request)
           if (m === 'PUT' || m === 'POST') return putDistTag(deps, request, reply, repo, target.name, target.tag)

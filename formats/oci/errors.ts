@@ -181,6 +181,6 @@ export function ociErrorHandler(init: ErrorHandlerInit) {
     // not parsed as a next request.
     if (!request.raw.complete) reply.header('connection', 'close')
     if (reply.sent) return
-    reply.code(wire.status).type('application/json; charset=utf-8').send(wire.body)
+    reply.code(wire.status).type('application/json').send(wire.body)
   }
 }

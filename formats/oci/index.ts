@@ -26,6 +26,20 @@ export { UpstreamAuth, parseChallenge, type Challenge, type UpstreamAuthInit } f
 export { upstreamName } from './remote-index.ts'
 
 /**
+ * Sends a JSON media type exactly as the specs name it. Fastify appends `; charset=utf-8` to
+ * every JSON type it serialises, but OCI and Docker media types have no parameters (image-spec
+ * media-types.md), clients and the conformance suite compare them as strings, and JSON has no
+ * charset parameter at all (RFC 8259 §11): so manifests, indexes, referrers, tags lists, the
+ * catalog and errors all go out without one.
+ */
+function exactMediaType(reply: FastifyReply): void {
+  const type = reply.getHeader('content-type')
+  if (typeof type !== 'string') return
+  const exact = type.replace(/\s*;\s*charset=utf-8\s*$/i, '')
+  if (exact !== type && /[/+]json$/i.test(exact)) reply.header('content-type', exact)
+}
+
+/**
  * OCI Distribution Spec 1.1 at /v2/: the first segment of an image name is the repository
  * (`/v2/{repo}/{image…}/manifests/{ref}`). Blobs, manifests and tags are artifacts of the
  * repository; the oci_* tables index them. Docker token auth: /v2/token hands out the node's
@@ -68,6 +82,7 @@ export function ociFormat(ctx: FormatContext) {
     app.setErrorHandler(ociErrorHandler({ challenge }))
     app.addHook('onSend', async (_request, reply, payload) => {
       reply.header('docker-distribution-api-version', 'registry/2.0')
+      exactMediaType(reply)
       return payload
     })
 
@@ -100,6 +115,8 @@ export function ociFormat(ctx: FormatContext) {
       const url = new URL(request.url, 'http://localhost')
       const route = matchRoute(url.pathname.slice(app.prefix.length + 1))
       scopeOf.set(request, route.name)
+      // Who may not read the repository is refused here, the same whether or not it exists.
+      registry.readable(request, route.name)
       const query = url.searchParams
       // A remote repository is a pull-through cache of its upstream (remote.ts).
       if (remote.owns(route.name)) return remote.dispatch(request, reply, route, query)

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import type { FormatContext } from '../core/index.ts'
-import { deployTarget, readOrder } from '../core/index.ts'
+import { deployTarget, findRepository, readOrder } from '../core/index.ts'
 import type { Artifact, BlobRecord, Repository } from '../../store/index.ts'
 import { BLOBS_PREFIX, OCI_FORMAT } from './constants.ts'
 import { ManifestUnknownError, NameUnknownError, UnsupportedError } from './errors.ts'
@@ -44,10 +44,22 @@ export class OciRegistry {
     readonly index: OciIndex,
   ) {}
 
-  repository(key: string, fullName: string): Repository {
-    const repo = this.ctx.repositories.get(key)
-    if (!repo || repo.format !== OCI_FORMAT || repo.type === 'remote') {
-      throw new NameUnknownError(`repository '${key}' of '${fullName}' is not an OCI repository of this node`, { name: fullName })
+  /**
+   * The OCI repository (of any type) an image name's first segment names, which the caller may
+   * read: who may not is answered as for a private repository whether or not it exists
+   * (findRepository), before anything else is said about the name.
+   */
+  readable(request: FastifyRequest, fullName: string): Repository {
+    const name = parseName(fullName)
+    const unknown = () => new NameUnknownError(`repository '${name.repo}' of '${fullName}' is not an OCI repository of this node`, { name: fullName })
+    return findRepository(this.ctx, request, name.repo, OCI_FORMAT, { missing: unknown, mismatch: unknown })
+  }
+
+  /** A local or virtual repository the caller may read (remote ones are served by remote.ts). */
+  repository(request: FastifyRequest, fullName: string): Repository {
+    const repo = this.readable(request, fullName)
+    if (repo.type === 'remote') {
+      throw new NameUnknownError(`repository '${repo.key}' of '${fullName}' is not an OCI repository of this node`, { name: fullName })
     }
     return repo
   }
@@ -55,15 +67,14 @@ export class OciRegistry {
   /** Resolves a name for reading; throws Unauthorized/Forbidden unless the caller may read. */
   forRead(request: FastifyRequest, fullName: string): ReadTarget {
     const name = parseName(fullName)
-    const repo = this.repository(name.repo, fullName)
-    this.ctx.authorize(request, repo, 'read')
+    const repo = this.repository(request, fullName)
     return { name, repo, members: readOrder(this.ctx, repo) }
   }
 
   /** Resolves a name for pushing: write on the target (and read on a virtual repository). */
   forWrite(request: FastifyRequest, fullName: string): WriteTarget {
     const name = parseName(fullName)
-    const repo = this.repository(name.repo, fullName)
+    const repo = this.repository(request, fullName)
     if (repo.type === 'virtual') this.ctx.authorize(request, repo, 'read')
     const target = deployTarget(this.ctx, repo)
     this.ctx.authorize(request, target, 'write')
@@ -73,7 +84,7 @@ export class OciRegistry {
   /** Resolves a name for deleting: only in a local repository, with delete permission. */
   forDelete(request: FastifyRequest, fullName: string): WriteTarget {
     const name = parseName(fullName)
-    const repo = this.repository(name.repo, fullName)
+    const repo = this.repository(request, fullName)
     if (repo.type !== 'local') {
       this.ctx.authorize(request, repo, 'read')
       throw new UnsupportedError(`delete through the local repository, not the virtual '${repo.key}'`)

@@ -41,3 +41,6 @@ export const MAX_SIDE_FILE_BYTES = 1 * MiB
 
 /** Realm in the WWW-Authenticate challenge, so pip and twine send Basic credentials. */
 export const AUTH_REALM = 'Artifact Keeper PyPI'
+
+/** Content-Security-Policy of the simple index pages: nothing may load or run in them (no sandbox, so links work). */
+export const SIMPLE_INDEX_CSP = "default-src 'none'"

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { etagMatches, readOrder, sendBlob, streamRawBodies, type FormatContext } from '../core/index.ts'
+import { etagMatches, findRepository, readOrder, sendBlob, servesActiveContent, streamRawBodies, type FormatContext } from '../core/index.ts'
 import {
   ArtifactNotFoundError,
-  FormatMismatchError,
   InvalidPathError,
   NotFoundError,
   validateArtifactPath,
@@ -11,7 +10,7 @@ import {
   type Artifact,
   type Repository,
 } from '../../store/index.ts'
-import { PYPI_FORMAT } from './constants.ts'
+import { PYPI_FORMAT, SIMPLE_INDEX_CSP } from './constants.ts'
 import { distPath, distProperties, METADATA_SUFFIX, PACKAGES_DIR, projectDir } from './layout.ts'
 import { isNormalizedProjectName, isValidProjectName, normalizeProjectName } from './names.ts'
 import { CONTENT_TYPES, negotiateSimpleFormat, renderProjectList, renderProjectPage, type IndexFile } from './simple-index.ts'
@@ -51,23 +50,17 @@ export function pypiFormat(ctx: FormatContext) {
       reply.code(404).type('text/plain; charset=utf-8').send(`404 no route for ${request.method} ${request.url.split('?')[0]}\n`)
     })
 
-    const repository = (key: string): Repository => {
+    /** The repository `key` names, which the caller may read (findRepository). */
+    const repository = (request: FastifyRequest, key: string): Repository => {
       try {
         validateRepositoryKey(key)
       } catch {
         throw new InvalidPathError(`invalid repository key '${key}'`)
       }
-      const repo = ctx.repositories.get(key)
-      if (!repo) throw new NotFoundError(`repository '${key}' does not exist`)
-      if (repo.format !== PYPI_FORMAT) throw new FormatMismatchError(`repository '${key}' is a ${repo.format} repository`)
-      return repo
+      return findRepository(ctx, request, key, PYPI_FORMAT)
     }
 
-    const readable = (request: FastifyRequest, key: string): Repository[] => {
-      const repo = repository(key)
-      ctx.authorize(request, repo, 'read')
-      return readOrder(ctx, repo)
-    }
+    const readable = (request: FastifyRequest, key: string): Repository[] => readOrder(ctx, repository(request, key))
 
     /** Every file of a project across the members, first member winning per filename. */
     const projectFiles = (members: Repository[], project: string): IndexFile[] => {
@@ -100,6 +93,10 @@ export function pypiFormat(ctx: FormatContext) {
       // A validator, so proxies in front (and remote repositories on other nodes) revalidate with a 304.
       const etag = `W/"${createHash('sha1').update(body).digest('hex')}"`
       reply.header('content-type', CONTENT_TYPES[format]).header('vary', 'Accept').header('cache-control', 'no-cache').header('etag', etag)
+      // The node's own HTML, which browsers render: it holds uploaders' file names (escaped), so
+      // no script or resource may run in it even if escaping failed. Links (and downloads) still
+      // work, which a sandbox would stop; pip ignores the header.
+      reply.header('content-security-policy', SIMPLE_INDEX_CSP)
       if (etagMatches(request.headers['if-none-match'], etag)) return reply.code(304).send()
       return reply.send(request.method === 'HEAD' ? undefined : body)
     }
@@ -176,12 +173,13 @@ export function pypiFormat(ctx: FormatContext) {
           blob,
           contentType: found.contentType ?? 'application/octet-stream',
           lastModified: found.updatedAt,
+          serveActiveContent: servesActiveContent(repository(request, key)),
         })
       },
     })
 
     const upload = async (request: FastifyRequest<{ Params: RepoParams }>, reply: FastifyReply) =>
-      handleUpload(ctx, repository(request.params.repo), request, reply)
+      handleUpload(ctx, repository(request, request.params.repo), request, reply)
     app.post<{ Params: RepoParams }>('/:repo', upload)
     app.post<{ Params: RepoParams }>('/:repo/', upload)
     // Some tools append 'legacy/' as on upload.pypi.org.

@@ -1,5 +1,5 @@
 import { SIMPLE_API_VERSION } from './constants.ts'
-import { escapeHtml, type IndexFile, type SimpleFormat } from './simple-index.ts'
+import { coreMetadataKeys, escapeHtml, type IndexFile, type SimpleFormat } from './simple-index.ts'
 
 /**
  * Project pages of an upstream simple index (PEP 503 HTML or PEP 691 JSON) as remote
@@ -152,8 +152,7 @@ export function renderMergedPage(project: string, files: SimpleFile[], format: S
         url: f.url,
         hashes: f.hashes,
         ...(f.requiresPython ? { 'requires-python': f.requiresPython } : {}),
-        'core-metadata': f.coreMetadata ?? false,
-        'dist-info-metadata': f.coreMetadata ?? false,
+        ...coreMetadataKeys(f.coreMetadata || undefined),
         ...(f.gpgSig !== undefined ? { 'gpg-sig': f.gpgSig } : {}),
         yanked: f.yanked ?? false,
         ...(f.size !== undefined ? { size: f.size } : {}),

@@ -109,6 +109,16 @@ function uploadTime(ms: number): string {
   return new Date(ms).toISOString()
 }
 
+/**
+ * PEP 691/714 core-metadata keys of a file: both names (PEP 714 renamed the key; the old one
+ * stays for clients that predate it) when it has a metadata file, and no key at all when it
+ * has none, as PyPI does. `false` is valid PEP 691, but Debian 12's pip 23.0.1 fails on it for
+ * sdist-only projects (issue 11 part 11).
+ */
+export function coreMetadataKeys(hashes: Record<string, string> | true | undefined): Record<string, Record<string, string> | true> {
+  return hashes === undefined ? {} : { 'core-metadata': hashes, 'dist-info-metadata': hashes }
+}
+
 /** One project's page (/simple/{project}/). */
 export function renderProjectPage(project: string, files: IndexFile[], format: SimpleFormat): string {
   if (format === 'json') {
@@ -117,21 +127,16 @@ export function renderProjectPage(project: string, files: IndexFile[], format: S
       meta: { 'api-version': SIMPLE_API_VERSION },
       name: project,
       versions,
-      files: files.map((f) => {
-        const coreMetadata = f.metadataSha256 ? { sha256: f.metadataSha256 } : false
-        return {
-          filename: f.filename,
-          url: f.url,
-          hashes: { sha256: f.sha256 },
-          ...(f.requiresPython ? { 'requires-python': f.requiresPython } : {}),
-          // PEP 714 renamed the key; the old one stays for clients that predate it.
-          'core-metadata': coreMetadata,
-          'dist-info-metadata': coreMetadata,
-          size: f.size,
-          'upload-time': uploadTime(f.uploadTime),
-          yanked: false,
-        }
-      }),
+      files: files.map((f) => ({
+        filename: f.filename,
+        url: f.url,
+        hashes: { sha256: f.sha256 },
+        ...(f.requiresPython ? { 'requires-python': f.requiresPython } : {}),
+        ...coreMetadataKeys(f.metadataSha256 ? { sha256: f.metadataSha256 } : undefined),
+        size: f.size,
+        'upload-time': uploadTime(f.uploadTime),
+        yanked: false,
+      })),
     })
   }
   let html = HTML_HEAD(`Links for ${project}`) + `    <h1>Links for ${escapeHtml(project)}</h1>\n`

@@ -9,6 +9,8 @@ const settingsSchema = z
   .object({
     immutable: z.boolean().optional(),
     maxUploadBytes: z.number().int().positive().optional(),
+    /** Serve HTML, SVG, XML… as themselves (still sandboxed) instead of as downloads: formats/core/active-content.ts. */
+    serveActiveContent: z.boolean().optional(),
     /** Virtual repositories: ordered member keys (same format). */
     members: z.array(z.string().regex(REPOSITORY_KEY)).max(100).optional(),
     /** Virtual repositories: the local member that receives publishes. */

@@ -164,11 +164,15 @@ export class AuthService {
     return expand(this.store.grantsFor(principal.name, repo.key)).has(action)
   }
 
-  /** Throws UnauthorizedError for anonymous callers and ForbiddenError for others when not allowed. */
+  /**
+   * Throws UnauthorizedError for anonymous callers and ForbiddenError for others when not allowed.
+   * The anonymous answer names no action, so that it reads the same for every route of a
+   * repository, and for one that does not exist (formats/core findRepository).
+   */
   authorize(principal: Principal, repo: Repository | undefined, action: Action): void {
     if (this.can(principal, repo, action)) return
     const target = repo ? `repository '${repo.key}'` : 'this node'
-    if (principal.kind === 'anonymous') throw new UnauthorizedError(`authentication required to ${action} ${target}`)
+    if (principal.kind === 'anonymous') throw new UnauthorizedError(`authentication required for ${target}`)
     throw new ForbiddenError(`user '${principal.name}' may not ${action} ${target}`)
   }
 }

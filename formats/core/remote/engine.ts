@@ -14,6 +14,7 @@ import {
 } from '../../../store/index.ts'
 import type { FormatContext } from '../context.ts'
 import { sendBlob } from '../serve-blob.ts'
+import { artifactHeaders, servesActiveContent } from '../active-content.ts'
 import {
   CACHE_STATUS_HEADER,
   DEFAULT_MAX_METADATA_BYTES,
@@ -114,7 +115,17 @@ function ingestFailure(err: unknown, url: string): Error {
   return upstreamFailure(err, url)
 }
 
-const WEAK_FIELDS = ['etag', 'last-modified', 'accept-ranges', 'content-length', 'content-range', 'x-checksum-sha256', 'x-checksum-sha1', 'x-checksum-md5']
+const WEAK_FIELDS = [
+  'etag',
+  'last-modified',
+  'accept-ranges',
+  'content-length',
+  'content-range',
+  'content-disposition',
+  'x-checksum-sha256',
+  'x-checksum-sha1',
+  'x-checksum-md5',
+]
 
 export function createRemoteEngine(components: RemoteComponents): RemoteEngine {
   const { artifacts, blobs, blobIndex } = components
@@ -319,7 +330,7 @@ export function createRemoteEngine(components: RemoteComponents): RemoteEngine {
   }
 
   /** Sends the stored file; false when its bytes are nowhere to be had (then nothing was sent). */
-  const serveStored = async (request: FastifyRequest, reply: FastifyReply, artifact: Artifact, cache: CacheStatus): Promise<boolean> => {
+  const serveStored = async (request: FastifyRequest, reply: FastifyReply, repo: Repository, artifact: Artifact, cache: CacheStatus): Promise<boolean> => {
     const blob = blobIndex.get(artifact.sha256)
     if (!blob) return false
     try {
@@ -328,6 +339,7 @@ export function createRemoteEngine(components: RemoteComponents): RemoteEngine {
         blob,
         contentType: artifact.contentType ?? 'application/octet-stream',
         lastModified: artifact.updatedAt,
+        serveActiveContent: servesActiveContent(repo),
       })
       return true
     } catch (err) {
@@ -360,13 +372,13 @@ export function createRemoteEngine(components: RemoteComponents): RemoteEngine {
 
     async serveImmutable(request, reply, repo, spec) {
       const stored = artifacts.get(repo.key, spec.path)
-      if (stored && (await serveStored(request, reply, stored, 'HIT'))) return reply
+      if (stored && (await serveStored(request, reply, repo, stored, 'HIT'))) return reply
       const key = `i\0${repo.key}\0${spec.path}`
       const running = flights.get(key) as Promise<Artifact> | undefined
       if (running || request.method === 'HEAD') {
         // Followers (and HEAD) wait for the stored file, then read it from the store.
         const artifact = await (running ?? engine.fetchImmutable(repo, spec))
-        if (await serveStored(request, reply, artifact, 'MISS')) return reply
+        if (await serveStored(request, reply, repo, artifact, 'MISS')) return reply
         throw new UpstreamUnavailableError(`the bytes of '${spec.path}' vanished right after they were fetched`)
       }
       // The leader streams the upstream body to its client while the store ingests it.
@@ -379,7 +391,8 @@ export function createRemoteEngine(components: RemoteComponents): RemoteEngine {
       const flight = singleFlight(key, () =>
         download(repo, spec, (res, tee) => {
           cacheHeaders(reply, 'MISS')
-          reply.header('content-type', spec.contentType ?? header(res.headers, 'content-type') ?? 'application/octet-stream')
+          // The upstream's type, neutralised as a stored file's would be (active-content.ts).
+          reply.headers(artifactHeaders(spec.contentType ?? header(res.headers, 'content-type') ?? 'application/octet-stream', servesActiveContent(repo)))
           const length = header(res.headers, 'content-length')
           if (length !== undefined) reply.header('content-length', length)
           reply.send(tee.client)
