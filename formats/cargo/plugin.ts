@@ -93,7 +93,7 @@ export function cargoPlugin(ctx: FormatContext) {
       const name = parseIndexPath(request.params['*'])
       if (!name) throw new NotFoundError(`'${request.params['*']}' is not an index file path`)
       if (repo.type === 'remote') return serveRemoteIndexFile(ctx, request, reply, repo, request.params['*'], base(request, repo))
-      const versions = visibleVersions(ctx, repo, name).filter((v) => v.entry.name.toLowerCase() === name)
+      const versions = visibleVersions(ctx, request, repo, name).filter((v) => v.entry.name.toLowerCase() === name)
       if (versions.length === 0) throw new NotFoundError(`crate \`${name}\` does not exist in repository '${repo.key}'`)
       const lastModified = Math.max(...versions.map((v) => v.artifact.updatedAt))
       return sendGenerated(request, reply, renderIndexFile(versions), INDEX_CONTENT_TYPE, lastModified)
@@ -149,7 +149,7 @@ export function cargoPlugin(ctx: FormatContext) {
       validateCrateName(name)
       validateVersion(version)
       if (repo.type === 'remote') return serveRemoteCrate(ctx, request, reply, repo, name, version)
-      for (const member of readOrder(ctx, repo)) {
+      for (const member of readOrder(ctx, request, repo)) {
         const artifact = ctx.artifacts.get(member.key, cratePath(name, version))
         if (!artifact) continue
         const blob = ctx.blobIndex.get(artifact.sha256)
@@ -163,7 +163,7 @@ export function cargoPlugin(ctx: FormatContext) {
     app.get<{ Params: CrateParams }>('/:repo/api/v1/crates/:name/owners', async (request, reply) => {
       const repo = readable(request, request.params.repo)
       const name = validateCrateName(request.params.name)
-      for (const member of readOrder(ctx, repo)) {
+      for (const member of readOrder(ctx, request, repo)) {
         const versions = versionsIn(ctx, member.key, name)
         if (versions.length === 0) continue
         const logins = [...new Set(versions.map((v) => v.artifact.createdBy).filter((u): u is string => u !== null))]
@@ -186,13 +186,13 @@ export function cargoPlugin(ctx: FormatContext) {
       const query = normalizeCrateName(String(request.query.q ?? '').trim())
       const perPage = Math.min(Math.max(Number(request.query.per_page) || DEFAULT_SEARCH_RESULTS, 1), MAX_SEARCH_RESULTS)
       const names = new Set<string>()
-      for (const member of readOrder(ctx, repo)) {
+      for (const member of readOrder(ctx, request, repo)) {
         for (const dir of ctx.artifacts.list(member.key, 'crates').dirs) if (dir.includes(query)) names.add(dir)
       }
       const sorted = [...names].sort((a, b) => Number(b === query) - Number(a === query) || a.localeCompare(b))
       const crates = []
       for (const n of sorted.slice(0, perPage)) {
-        const latest = newest(visibleVersions(ctx, repo, n))
+        const latest = newest(visibleVersions(ctx, request, repo, n))
         if (!latest) continue
         crates.push({ name: latest.entry.name, max_version: latest.entry.vers, description: latest.about?.description ?? '' })
       }

@@ -113,7 +113,7 @@ export function goFormat(ctx: FormatContext) {
       }
       const req = parseProxyPath(rest)
       ctx.authorize(request, repo, 'read')
-      const repos = readOrder(ctx, repo)
+      const repos = readOrder(ctx, request, repo)
       if (req.kind === 'list') {
         const versions = listVersionZips(ctx.artifacts, repos, req.module)
         if (versions.size === 0) throw notFound(req.module)

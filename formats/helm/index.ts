@@ -60,7 +60,7 @@ export function helmFormat(ctx: FormatContext) {
     }
 
     /** The index of what `repo` serves (merged over its members), with URLs through `repo`. */
-    const indexOf = (request: FastifyRequest, repo: Repository, charts = listCharts(ctx.artifacts, readOrder(ctx, repo))) => {
+    const indexOf = (request: FastifyRequest, repo: Repository, charts = listCharts(ctx.artifacts, readOrder(ctx, request, repo))) => {
       const base = `${ctx.baseUrl(request)}${app.prefix}/${encodeURIComponent(repo.key)}/charts/`
       return buildIndex(charts, (file) => base + encodeURIComponent(file))
     }
@@ -94,7 +94,7 @@ export function helmFormat(ctx: FormatContext) {
         const { file } = request.params as { file: string }
         if (!CHART_FILE.test(file)) throw new ArtifactNotFoundError(`'${file}' is not a chart file`)
         if (repo.type === 'remote') return serveRemoteChartFile(ctx, request, reply, repo, file)
-        const artifact = findChartFile(ctx.artifacts, readOrder(ctx, repo), file)
+        const artifact = findChartFile(ctx.artifacts, readOrder(ctx, request, repo), file)
         const blob = artifact ? ctx.blobIndex.get(artifact.sha256) : undefined
         if (!artifact || !blob) throw new ArtifactNotFoundError(`chart file '${file}' not found in repository '${repo.key}'`)
         return sendBlob(request, reply, ctx.blobs, {
@@ -152,7 +152,7 @@ export function helmFormat(ctx: FormatContext) {
       handler: async (request, reply) => {
         const repo = readable(request)
         const { name, version } = request.params as { name: string; version: string }
-        const found = isChartVersion(version) ? findChart(ctx.artifacts, readOrder(ctx, repo), name, version) : undefined
+        const found = isChartVersion(version) ? findChart(ctx.artifacts, readOrder(ctx, request, repo), name, version) : undefined
         if (!found) throw new ArtifactNotFoundError(`chart ${name}-${version} not found`)
         return reply.send(indexOf(request, repo, [found]).entries[name]![0])
       },

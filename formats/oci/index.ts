@@ -104,7 +104,7 @@ export function ociFormat(ctx: FormatContext) {
       // A remote repository is a pull-through cache of its upstream (remote.ts).
       if (remote.owns(route.name)) return remote.dispatch(request, reply, route, query)
       const m = request.method
-      if ((m === 'GET' || m === 'HEAD') && (route.kind === 'manifest' || route.kind === 'blob') && remote.hasRemoteMembers(route.name)) {
+      if ((m === 'GET' || m === 'HEAD') && (route.kind === 'manifest' || route.kind === 'blob') && remote.hasRemoteMembers(request, route.name)) {
         return remote.throughMembers(request, reply, route, () =>
           route.kind === 'manifest' ? manifests.get(request, reply, route.name, route.reference) : blobs.get(request, reply, route.name, (route as { digest: string }).digest),
         )

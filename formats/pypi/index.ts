@@ -66,7 +66,7 @@ export function pypiFormat(ctx: FormatContext) {
     const readable = (request: FastifyRequest, key: string): Repository[] => {
       const repo = repository(key)
       ctx.authorize(request, repo, 'read')
-      return readOrder(ctx, repo)
+      return readOrder(ctx, request, repo)
     }
 
     /** Every file of a project across the members, first member winning per filename. */

@@ -1,7 +1,8 @@
 import { isDeepStrictEqual } from 'node:util'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { z } from 'zod'
-import { InvalidInputError, REPOSITORY_KEY, type Repository } from '../../store/index.ts'
+import { ForbiddenError, InvalidInputError, REPOSITORY_KEY, type Repository } from '../../store/index.ts'
+import type { Principal } from '../auth/auth-service.ts'
 import { parseBody, type ApiContext } from './context.ts'
 import { replicationSchema, replicationView, withReplication } from './replication-settings.ts'
 
@@ -122,11 +123,28 @@ function withUpstream(
   return { ...settings, upstream }
 }
 
+/** The caller as an error message names them. */
+const who = (p: Principal) => (p.kind === 'user' ? `user '${p.name}'` : 'an anonymous caller')
+
 /** /api/v1/repositories: create, list, get, update, delete. */
 export function repositoryRoutes(ctx: ApiContext) {
   const { store, auth } = ctx
-  /** A virtual repository's members exist, share its format, and are not virtual themselves (no cycles). */
-  const checkVirtual = (key: string, format: string, type: string, settings: z.infer<typeof settingsSchema>) => {
+  /**
+   * A virtual repository's members exist, share its format, and are not virtual themselves (no
+   * cycles). The editor must not widen access beyond what they may use (a repository admin of
+   * the virtual repository only is not an admin of its members): every member the edit adds
+   * needs read for the editor, and a changed defaultDeployRepo needs write. Members and target
+   * kept as they were pass: they open nothing new, and reads through the virtual repository are
+   * filtered per member anyway (formats/core/virtual.ts readOrder).
+   */
+  const checkVirtual = (
+    principal: Principal,
+    key: string,
+    format: string,
+    type: string,
+    settings: z.infer<typeof settingsSchema>,
+    current?: Repository,
+  ) => {
     if (type !== 'virtual') {
       if (settings.members !== undefined || settings.defaultDeployRepo !== undefined) {
         throw new InvalidInputError('members and defaultDeployRepo apply to virtual repositories only')
@@ -134,17 +152,27 @@ export function repositoryRoutes(ctx: ApiContext) {
       return
     }
     const members = settings.members ?? []
+    const kept = new Set(Array.isArray(current?.settings.members) ? (current.settings.members as string[]) : [])
     for (const m of members) {
-      const member = store.repositories.get(m)
-      if (!member) throw new InvalidInputError(`member '${m}' does not exist`)
       if (m === key) throw new InvalidInputError('a virtual repository cannot contain itself')
+      const member = store.repositories.get(m)
+      // Checked before anything else about the member, and answered alike whether it exists or
+      // not, so that an editor learns nothing about repositories they may not read.
+      if (!member || (!kept.has(m) && !auth.can(principal, member, 'read'))) {
+        if (!member && auth.can(principal, undefined, 'admin')) throw new InvalidInputError(`member '${m}' does not exist`)
+        throw new ForbiddenError(`member '${m}' does not exist or ${who(principal)} may not read it (a member needs read)`)
+      }
       if (member.format !== format) throw new InvalidInputError(`member '${m}' is a ${member.format} repository, not ${format}`)
       if (member.type === 'virtual') throw new InvalidInputError(`member '${m}' is virtual; nest members directly`)
     }
     if (settings.defaultDeployRepo !== undefined) {
       if (!members.includes(settings.defaultDeployRepo)) throw new InvalidInputError('defaultDeployRepo must be one of the members')
-      if (store.repositories.get(settings.defaultDeployRepo)?.type !== 'local') {
+      const target = store.repositories.get(settings.defaultDeployRepo)
+      if (target?.type !== 'local') {
         throw new InvalidInputError('defaultDeployRepo must be a local repository')
+      }
+      if (settings.defaultDeployRepo !== current?.settings.defaultDeployRepo && !auth.can(principal, target, 'write')) {
+        throw new ForbiddenError(`deploying to '${target.key}' needs write on it, which ${who(principal)} does not have`)
       }
     }
   }
@@ -163,7 +191,7 @@ export function repositoryRoutes(ctx: ApiContext) {
       if (!ctx.formats.includes(body.format)) {
         throw new InvalidInputError(`unknown format '${body.format}'; this node serves: ${ctx.formats.join(', ')}`)
       }
-      checkVirtual(body.key, body.format, body.type, body.settings ?? {})
+      checkVirtual(request.principal, body.key, body.format, body.type, body.settings ?? {})
       const { upstream, replication, ...rest } = body
       const settings = withReplication(withUpstream(body.type, body.settings ?? {}, upstream, undefined), replication)
       const repo = store.repositories.create({ ...rest, settings })
@@ -183,7 +211,7 @@ export function repositoryRoutes(ctx: ApiContext) {
       for (const f of ['key', 'format', 'type'] as const) {
         if (body[f] !== undefined && body[f] !== repo[f]) throw new InvalidInputError(`a repository's ${f} cannot change`)
       }
-      if (body.settings) checkVirtual(repo.key, repo.format, repo.type, body.settings)
+      if (body.settings) checkVirtual(request.principal, repo.key, repo.format, repo.type, body.settings, repo)
       const updatedSettings =
         body.settings !== undefined || body.upstream !== undefined
           ? withUpstream(repo.type, body.settings ?? repo.settings, body.upstream, repo)
