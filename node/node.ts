@@ -41,10 +41,18 @@ export interface RegistryNode {
   /** Gets blobs this node lacks (lazy reads through the formats, eager replication, transfers). */
   scheduler: Scheduler
   config: Config
+  /** Every route the HTTP server registered (URL patterns as fastify has them), in order. */
+  routes(): readonly NodeRoute[]
   /** Starts listening; resolves with the URL. */
   listen(): Promise<string>
   /** Graceful stop: refuses new requests, lets in-flight ones finish within shutdownTimeoutMs. */
   close(): Promise<void>
+}
+
+/** One registered route: its method and URL pattern (`/npm/:repo/:name`). */
+export interface NodeRoute {
+  method: string
+  url: string
 }
 
 export interface CreateNodeOptions {
@@ -89,6 +97,12 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
       },
     })
     const log = app.log
+    // Collected before any route exists: the authorisation matrix test walks this list, so a
+    // route added later without an expected answer fails it.
+    const routes: NodeRoute[] = []
+    app.addHook('onRoute', (route) => {
+      for (const method of [route.method].flat()) routes.push({ method, url: route.url })
+    })
 
     const removed = exclusive ? await store.blobs.cleanTemp() : 0
     if (removed > 0) log.info({ removed }, 'removed leftovers of unfinished uploads')
@@ -282,6 +296,7 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
       metrics,
       scheduler,
       config,
+      routes: () => routes,
       async listen() {
         const url = await app.listen({ host: config.http.host, port: config.http.port })
         const address = app.server.address()
