@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
@@ -29,6 +30,19 @@ const commaList = z.union([
   z.array(z.string().min(1)),
   z.string().transform((v) => v.split(',').map((x) => x.trim()).filter((x) => x !== '')),
 ])
+/** An IP address or a CIDR block (10.0.0.0/8, fd00::/8): what proxy-addr accepts, checked here so a typo stops the node. */
+function isIpOrCidr(entry: string): boolean {
+  const slash = entry.indexOf('/')
+  const ip = slash < 0 ? entry : entry.slice(0, slash)
+  const family = isIP(ip)
+  if (family === 0) return false
+  if (slash < 0) return true
+  const bits = entry.slice(slash + 1)
+  return /^[0-9]{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)
+}
+const addressList = commaList.superRefine((list, ctx) => {
+  for (const entry of list) if (!isIpOrCidr(entry)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `'${entry}' is not an IP address or CIDR block` })
+})
 const labelMap = z.union([
   z.record(z.string()),
   z.string().transform((v, ctx) => {
@@ -54,6 +68,11 @@ export const configSchema = z
         /** Base URL clients use to reach this node, for URLs the node generates. */
         publicUrl: z.string().url().optional(),
         bodyIdleTimeoutMs: positiveInt.default(DEFAULT_BODY_IDLE_TIMEOUT),
+        /**
+         * Reverse proxies whose X-Forwarded-For (and -Proto, -Host) is believed: the client address
+         * is the first hop from the right that is not one of these. Empty: the socket's address.
+         */
+        trustedProxies: addressList.default([]),
       })
       .strict()
       .default({}),
@@ -183,6 +202,7 @@ export const ENV_VARS: Record<string, string> = {
   AK_HTTP_PORT: 'http.port',
   AK_PUBLIC_URL: 'http.publicUrl',
   AK_BODY_IDLE_TIMEOUT_MS: 'http.bodyIdleTimeoutMs',
+  AK_TRUSTED_PROXIES: 'http.trustedProxies',
   AK_ADMIN_PASSWORD: 'adminPassword',
   AK_MAX_UPLOAD_BYTES: 'limits.maxUploadBytes',
   AK_UPLOAD_MAX_BYTES_PER_SECOND: 'limits.uploadMaxBytesPerSecond',

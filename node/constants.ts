@@ -13,11 +13,30 @@ export const DEFAULT_GC_INTERVAL = 6 * HOUR
 export const DEFAULT_GC_GRACE = 1 * HOUR
 export const DEFAULT_SHUTDOWN_TIMEOUT = 30 * SECOND
 export const DEFAULT_SESSION_TTL = 12 * HOUR
-/** Failed logins allowed per user name inside LOGIN_WINDOW before further attempts are refused. */
+/**
+ * Failed passwords of one user name before back-off starts: for the (user, address) pair that
+ * failed (exponential, up to LOGIN_PAIR_MAX_BACKOFF), and for the name's other failing pairs
+ * (up to LOGIN_USER_MAX_BACKOFF). See node/auth/login-throttle.ts for the whole rule.
+ */
 export const DEFAULT_MAX_FAILED_LOGINS_PER_USER = 10
-/** Failed logins allowed per client address inside LOGIN_WINDOW. */
+/** Failed passwords from one client address (any user names) before its back-off starts. */
 export const DEFAULT_MAX_FAILED_LOGINS_PER_ADDRESS = 30
+/** A user name's and an address's failure counts are forgotten this long after their last failure. */
 export const LOGIN_WINDOW = 5 * MINUTE
+/** A (user, address) pair's failure count is forgotten this long after its last failure (more than its longest back-off). */
+export const LOGIN_PAIR_MEMORY = 1 * HOUR
+/** The first back-off step; each further failure doubles it. */
+export const LOGIN_BACKOFF_BASE = 1 * SECOND
+/** Longest wait of a (user, address) pair that keeps failing. */
+export const LOGIN_PAIR_MAX_BACKOFF = 15 * MINUTE
+/** Longest wait a user name's failures from other addresses impose on its failing pairs: never a lock-out. */
+export const LOGIN_USER_MAX_BACKOFF = 5 * SECOND
+/** Longest wait an address's failures impose on its failing pairs. */
+export const LOGIN_ADDRESS_MAX_BACKOFF = 30 * SECOND
+/** Longest an answer to a pair without failures is held while its address is over its limit. */
+export const LOGIN_ADDRESS_MAX_HOLD = 2 * SECOND
+/** Failure counts kept per kind (pairs, user names, addresses); the oldest are dropped first. */
+export const LOGIN_FAILURE_KEYS = 100_000
 /** A verified password is remembered (as a hash) so Basic-auth clients don't pay scrypt per request. */
 export const CREDENTIAL_CACHE_TTL = 1 * MINUTE
 export const CREDENTIAL_CACHE_SIZE = 10_000

@@ -26,6 +26,12 @@ export function createMetrics(blobIndex: BlobIndex) {
     labelNames: ['format', 'reason'],
     registers: [registry],
   })
+  const authFailures = new Counter({
+    name: 'ak_auth_failures_total',
+    help: 'Credentials refused, by reason (password, unknown_user, disabled, throttled: a password attempt refused with 429 unchecked, token, token_expired, token_user, session)',
+    labelNames: ['reason'],
+    registers: [registry],
+  })
   new Gauge({
     name: 'ak_blobs',
     help: 'Blobs in the store',
@@ -60,7 +66,7 @@ export function createMetrics(blobIndex: BlobIndex) {
     labelNames: ['path'],
     registers: [registry],
   })
-  return { registry, requests, duration, bytesIn, bytesOut, uploadErrors, swarmBytes, swarmChunksFailed, blobEgress }
+  return { registry, requests, duration, bytesIn, bytesOut, uploadErrors, authFailures, swarmBytes, swarmChunksFailed, blobEgress }
 }
 
 export type Metrics = ReturnType<typeof createMetrics>

@@ -86,6 +86,8 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
       return503OnClosing: true,
       requestTimeout: 0,
       keepAliveTimeout: 72_000,
+      // request.ip (login throttling, logs) honours X-Forwarded-For only from these proxies.
+      ...(config.http.trustedProxies.length > 0 ? { trustProxy: config.http.trustedProxies } : {}),
       clientErrorHandler(err, socket) {
         // Malformed HTTP (e.g. more body bytes than Content-Length announced, parsed as a next
         // request): answer in JSON and close, instead of Node's bare 400.
@@ -107,11 +109,17 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
     const removed = exclusive ? await store.blobs.cleanTemp() : 0
     if (removed > 0) log.info({ removed }, 'removed leftovers of unfinished uploads')
 
+    const metrics = createMetrics(store.blobIndex)
     const sessions = await loadSessionSigner(config.dataDir)
-    const auth = new AuthService(store.auth, sessions, config.auth)
+    const auth = new AuthService(store.auth, sessions, {
+      ...config.auth,
+      onFailure: (f) => {
+        metrics.authFailures.inc({ reason: f.reason })
+        log.warn({ authFailure: f.reason, user: f.user, address: f.address }, 'credentials refused')
+      },
+    })
     await bootstrapAdmin(store, config, log)
 
-    const metrics = createMetrics(store.blobIndex)
     // One bucket on all blob egress (chunks to peers and blob GETs): limits.uploadMaxBytesPerSecond.
     const upload = createUploadLimit(config.limits.uploadMaxBytesPerSecond, (path, bytes) => metrics.blobEgress.inc({ path }, bytes))
     /** Socket → its bytesRead already added to ak_http_bytes_in_total (keep-alive sockets carry many requests). */
