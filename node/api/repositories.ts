@@ -137,13 +137,13 @@ async function withUpstream(
   }
   const parsed = upstreamSchema.safeParse(raw)
   if (!parsed.success) throw new InvalidInputError(`invalid upstream: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'upstream'}: ${i.message}`).join('; ')}`)
-  await checkUpstreamUrl(parsed.data.url, { allowPrivate: editor.allowPrivate })
   const old = (current?.settings.upstream ?? undefined) as { url?: unknown; username?: unknown; password?: unknown } | undefined
   const oldUrl = urlOrUndefined(old?.url)
-  const sameOrigin = oldUrl !== undefined && oldUrl.origin === new URL(parsed.data.url).origin
-  if (current && oldUrl && !sameOrigin && !editor.nodeAdmin) {
-    throw new ForbiddenError(`changing the scheme, host or port of repository '${current.key}''s upstream needs a node admin (a repository admin may change its path)`)
+  const sameOrigin = oldUrl !== undefined && oldUrl.origin === urlOrUndefined(parsed.data.url)?.origin
+  if (current && !sameOrigin && !editor.nodeAdmin) {
+    throw new ForbiddenError(`changing the scheme, host or port of the upstream of repository '${current.key}' needs a node admin (a repository admin may change its path)`)
   }
+  await checkUpstreamUrl(parsed.data.url, { allowPrivate: editor.allowPrivate })
   const kept = sameOrigin ? (old ?? {}) : {}
   const upstream: Record<string, unknown> = { url: parsed.data.url }
   for (const k of ['username', 'password'] as const) {
