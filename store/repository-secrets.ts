@@ -31,9 +31,12 @@ function mapUpstream(settings: Settings, f: (field: string, value: string) => st
   return { ...settings, upstream: copy }
 }
 
-/** The settings as stored: upstream credentials sealed (already sealed values are kept as they are). */
+/**
+ * The settings as stored: upstream credentials sealed. What callers pass is always plain text
+ * (reads open every value), so everything is sealed, a password that looks sealed included.
+ */
 export function sealSettings<T extends Settings>(box: SecretBox, repo: string, settings: T): T {
-  return mapUpstream(settings, (k, v) => (isSealed(v) ? v : box.seal(v, contextOf(repo, k)))) as T
+  return mapUpstream(settings, (k, v) => box.seal(v, contextOf(repo, k))) as T
 }
 
 /** The settings as formats use them: upstream credentials opened. */
@@ -70,7 +73,7 @@ export function sealPlainSecrets(db: Db, box: SecretBox): SealReport {
       openSettings(box, r.key, settings) // throws on a value sealed under another key
       const up = settings.upstream as Record<string, unknown> | undefined
       if (!up || typeof up !== 'object' || !LOCAL_SECRET_SETTINGS.some((k) => typeof up[k] === 'string' && !isSealed(up[k]))) continue
-      update.run(JSON.stringify(sealSettings(box, r.key, settings)), r.key)
+      update.run(JSON.stringify(sealSettings(box, r.key, openSettings(box, r.key, settings))), r.key)
       sealed.push(r.key)
     }
   })()
