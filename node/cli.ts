@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { createInterface } from 'node:readline'
-import { fsck, gc, AkError, type Store } from '../store/index.ts'
+import { fsck, gc, AkError, maskedSettings, type Repository, type Store } from '../store/index.ts'
 import { loadConfig, ConfigError, type Config } from './config.ts'
 import { openDataDir } from './open.ts'
 import { hashPassword } from './auth/passwords.ts'
@@ -39,6 +39,11 @@ async function withStore<T>(cmd: Command, fn: (store: Store, config: Config) => 
   } finally {
     store.close()
   }
+}
+
+/** A repository as `ak` prints it: the upstream password masked (ak never prints a stored secret). */
+function shown(r: Repository): Repository {
+  return { ...r, settings: maskedSettings(r.settings) }
 }
 
 function print(json: boolean, value: unknown, text: () => string): void {
@@ -268,14 +273,14 @@ export function buildCli(): Command {
     .description('list repositories')
     .option('--json', 'print JSON', false)
     .action(async (opts: { json: boolean }, cmd: Command) => {
-      const repos = await withStore(cmd, (store) => store.repositories.list().map((r) => ({ ...r, artifacts: store.artifacts.count(r.key) })))
+      const repos = await withStore(cmd, (store) => store.repositories.list().map((r) => ({ ...shown(r), artifacts: store.artifacts.count(r.key) })))
       print(opts.json, repos, () => table(repos, ['key', 'format', 'type', 'public', 'artifacts', 'description']))
     })
   repo
     .command('get <key>')
     .description('show one repository as JSON')
     .action(async (key: string, _opts: unknown, cmd: Command) => {
-      const r = await withStore(cmd, (store) => ({ ...store.repositories.require(key), artifacts: store.artifacts.count(key) }))
+      const r = await withStore(cmd, (store) => ({ ...shown(store.repositories.require(key)), artifacts: store.artifacts.count(key) }))
       print(true, r, () => '')
     })
   repo
@@ -356,7 +361,7 @@ export function buildCli(): Command {
     .description("print this data directory's peer ID (created on first use), for other nodes' AK_MESH_ALLOW")
     .action(async (_opts: unknown, cmd: Command) => {
       const config = configFrom(cmd)
-      mkdirSync(config.dataDir, { recursive: true })
+      mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
       const { loadOrCreateIdentity } = await import('../mesh/index.ts')
       process.stdout.write(`${(await loadOrCreateIdentity(config.dataDir)).peerId}\n`)
     })
@@ -369,6 +374,9 @@ export function buildCli(): Command {
 
 /** Runs the CLI; prints domain and configuration errors as one clear line and exits non-zero. */
 export async function main(argv: string[]): Promise<void> {
+  // What ak writes (the data directory, bundles, key files) is this user's alone, whatever the
+  // caller's umask; files that need more say so explicitly.
+  process.umask(0o077)
   try {
     await buildCli().parseAsync(argv)
   } catch (err) {

@@ -77,6 +77,8 @@ export const configSchema = z
       .strict()
       .default({}),
     adminPassword: z.string().min(8, 'must be at least 8 characters').optional(),
+    /** File of the key that seals upstream credentials in metadata.db; must exist. Unset: `dataDir/secret-key`, created on first start. */
+    secretKeyFile: z.string().min(1).optional(),
     limits: z
       .object({
         maxUploadBytes: positiveInt.default(DEFAULT_MAX_UPLOAD_BYTES),
@@ -131,6 +133,8 @@ export const configSchema = z
         timeoutMs: positiveInt.default(DEFAULT_UPSTREAM_TIMEOUT),
         /** Largest metadata document read from an upstream. */
         maxMetadataBytes: positiveInt.default(DEFAULT_MAX_METADATA_BYTES),
+        /** Allow upstreams at link-local and cloud metadata addresses (refused by default: SSRF; docs/remote.md). */
+        allowPrivateAddresses: bool.default(false),
       })
       .strict()
       .default({}),
@@ -204,6 +208,7 @@ export const ENV_VARS: Record<string, string> = {
   AK_BODY_IDLE_TIMEOUT_MS: 'http.bodyIdleTimeoutMs',
   AK_TRUSTED_PROXIES: 'http.trustedProxies',
   AK_ADMIN_PASSWORD: 'adminPassword',
+  AK_SECRET_KEY_FILE: 'secretKeyFile',
   AK_MAX_UPLOAD_BYTES: 'limits.maxUploadBytes',
   AK_UPLOAD_MAX_BYTES_PER_SECOND: 'limits.uploadMaxBytesPerSecond',
   AK_STORAGE_BACKEND: 'storage.backend',
@@ -225,6 +230,7 @@ export const ENV_VARS: Record<string, string> = {
   AK_REMOTE_NEGATIVE_TTL_MS: 'remote.negativeTtlMs',
   AK_REMOTE_TIMEOUT_MS: 'remote.timeoutMs',
   AK_REMOTE_MAX_METADATA_BYTES: 'remote.maxMetadataBytes',
+  AK_UPSTREAM_ALLOW_PRIVATE: 'remote.allowPrivateAddresses',
   AK_MESH_ENABLED: 'mesh.enabled',
   AK_MESH_HOST: 'mesh.host',
   AK_MESH_PORT: 'mesh.port',
@@ -326,5 +332,6 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
   const config = result.data
   config.dataDir = resolve(config.dataDir)
   if (config.mesh.keyFile) config.mesh.keyFile = resolve(config.mesh.keyFile)
+  if (config.secretKeyFile) config.secretKeyFile = resolve(config.secretKeyFile)
   return config
 }

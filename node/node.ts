@@ -345,7 +345,7 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
   }
 }
 
-/** First start: create `admin`, with AK_ADMIN_PASSWORD or a random password written to a 0600 file. */
+/** First start: create `admin`, with AK_ADMIN_PASSWORD or a random password written to a 0600 file (never logged). */
 async function bootstrapAdmin(store: Store, config: Config, log: FastifyInstance['log']): Promise<void> {
   if (store.auth.userCount() > 0) return
   const given = config.adminPassword
@@ -357,7 +357,8 @@ async function bootstrapAdmin(store: Store, config: Config, log: FastifyInstance
   }
   const file = join(config.dataDir, INITIAL_ADMIN_PASSWORD_FILE)
   await writeFile(file, `${password}\n`, { mode: 0o600 })
-  log.warn({ user: 'admin', password, file }, `created user admin; its password is in ${file} (shown once here)`)
+  // The password goes to the 0600 file only: logs are collected and kept where secrets must not be.
+  log.warn({ user: 'admin', file }, `created user admin; its password is in ${file}`)
 }
 
 export { toWireError }

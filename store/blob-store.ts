@@ -73,7 +73,7 @@ class DefaultBlobStore implements BlobStore {
   ) {}
 
   async ingest(source: Readable, options: IngestOptions = {}): Promise<BlobDigests> {
-    await mkdir(this.tempDir, { recursive: true })
+    await mkdir(this.tempDir, { recursive: true, mode: 0o700 })
     const tempPath = join(this.tempDir, `ingest-${Date.now()}-${randomBytes(8).toString('hex')}`)
     let moved = false
     let hashing: HashingTransform | undefined
@@ -81,7 +81,7 @@ class DefaultBlobStore implements BlobStore {
       const watchdog = idleWatchdog(options.idleTimeoutMs, options.signal)
       hashing = new HashingTransform(createParallelHasher(), options.maxBytes, watchdog.touch)
       // flush: fsync before 'close', so the bytes are durable before the rename publishes them.
-      const sink = createWriteStream(tempPath, { flags: 'wx', mode: 0o644, flush: true, highWaterMark: BLOB_IO_BUFFER })
+      const sink = createWriteStream(tempPath, { flags: 'wx', mode: 0o600, flush: true, highWaterMark: BLOB_IO_BUFFER })
       let sourceFailed: unknown
       source.once('error', (err) => {
         sourceFailed ??= err

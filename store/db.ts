@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3'
-import { readdirSync, readFileSync } from 'node:fs'
+import { chmodSync, closeSync, openSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { MigrationError } from './errors.ts'
@@ -16,8 +16,26 @@ export interface OpenDbOptions {
   readonly?: boolean
 }
 
+/**
+ * The database and its WAL and shared-memory files are readable by this user only. SQLite creates
+ * a new database 0644 and gives -wal and -shm the database file's mode, so the file is made 0600
+ * before SQLite first opens it, and files of older nodes are tightened.
+ */
+function ownerOnly(file: string): void {
+  if (file === ':memory:' || file === '') return
+  closeSync(openSync(file, 'a', 0o600))
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      chmodSync(f, 0o600)
+    } catch {
+      // -wal/-shm absent, or not ours to change
+    }
+  }
+}
+
 /** Opens (or creates) the metadata database in WAL mode and applies pending migrations. */
 export function openDb(file: string, options: OpenDbOptions = {}): Db {
+  if (!options.readonly) ownerOnly(file)
   const db = new Database(file, { readonly: options.readonly ?? false })
   try {
     db.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT}`)

@@ -28,10 +28,12 @@ export {
   type ReplicationLogOptions,
 } from './replication-log.ts'
 export * from './repositories.ts'
+export { LOCAL_SECRET_SETTINGS, MASKED_SECRET, maskedSettings, sealPlainSecrets, type SealReport } from './repository-secrets.ts'
+export { createSecretBox, isSealed, loadOrCreateSecretKey, SECRET_KEY_FILE, SEALED_PREFIX, type SecretBox, type SecretKeyOptions } from './secret-box.ts'
 export * from './artifacts.ts'
 export { createPointerStore, MAX_POINTER_NAME_LENGTH, MAX_POINTER_VALUE_BYTES, type Pointer, type PointerStore } from './pointers.ts'
 export * from './auth-store.ts'
 export { fsck, gc, type FsckReport, type FsckProblem, type FsckOptions, type GcOptions, type GcReport } from './maintenance.ts'
-export { openStore, type Store, type OpenStoreInit } from './open-store.ts'
+export { openStore, secureDataDir, type Store, type OpenStoreInit } from './open-store.ts'
 export { HashingTransform, idleWatchdog, type IdleWatchdog } from './stream-guards.ts'
 export type { FormatReplicationHooks, ReplicatedArtifactChange, ReplicatedPointerChange } from './replication-hooks.ts'

@@ -19,6 +19,8 @@ export {
   STALE_WARNING,
   createRemoteEngine,
   upstreamOf,
+  checkUpstreamUrl,
+  type AddressPolicy,
   NegativeCache,
   StoreAndClientTee,
   type RemoteEngine,

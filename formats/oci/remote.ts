@@ -50,7 +50,7 @@ export function remoteRoutes(registry: OciRegistry): RemoteRoutes {
   const { ctx, index } = registry
   const engine = remoteEngine(ctx)
   const auth = new UpstreamAuth({
-    dispatcher: ctx.remote?.dispatcher ?? defaultDispatcher(),
+    dispatcher: ctx.remote?.dispatcher ?? defaultDispatcher({ allowPrivate: ctx.remote?.allowPrivateAddresses }),
     timeoutMs: ctx.remote?.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT,
   })
 

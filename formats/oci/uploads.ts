@@ -74,7 +74,7 @@ export class UploadManager {
   }
 
   async create(repo: string, name: string): Promise<UploadSession> {
-    await mkdir(this.init.dir, { recursive: true })
+    await mkdir(this.init.dir, { recursive: true, mode: 0o700 })
     const uuid = randomUUID()
     const file = join(this.init.dir, uuid)
     const handle = await open(file, 'wx', 0o600)

@@ -154,15 +154,17 @@ export function createEventApplier(db: Db, log: ReplicationLog, options: EventAp
   }
 
   /**
-   * Replicated settings never carry upstream credentials (store/repositories.ts replicatedSettings):
-   * keep this node's own while the upstream URL stays the same.
+   * Replicated settings never carry upstream credentials (store/repositories.ts replicatedSettings),
+   * and any an event has anyway are ignored: keep this node's own (as stored, sealed with its secret
+   * key) while the upstream URL stays the same.
    */
   const withLocalSecrets = (incoming: unknown, localText: string | undefined): unknown => {
     const settings = (incoming && typeof incoming === 'object' ? incoming : {}) as Record<string, unknown>
-    if (!localText) return settings
-    const local = JSON.parse(localText) as { upstream?: Record<string, unknown> }
-    const up = settings.upstream as Record<string, unknown> | undefined
-    if (!local.upstream || !up || up.url !== local.upstream.url) return settings
+    const given = settings.upstream && typeof settings.upstream === 'object' ? (settings.upstream as Record<string, unknown>) : undefined
+    if (!given) return settings
+    const up = Object.fromEntries(Object.entries(given).filter(([k]) => !(LOCAL_SECRET_SETTINGS as readonly string[]).includes(k)))
+    const local = localText ? (JSON.parse(localText) as { upstream?: Record<string, unknown> }) : {}
+    if (!local.upstream || up.url !== local.upstream.url) return { ...settings, upstream: up }
     const kept = Object.fromEntries(LOCAL_SECRET_SETTINGS.filter((k) => local.upstream?.[k] !== undefined).map((k) => [k, local.upstream?.[k]]))
     return { ...settings, upstream: { ...up, ...kept } }
   }

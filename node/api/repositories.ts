@@ -1,7 +1,8 @@
 import { isDeepStrictEqual } from 'node:util'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { z } from 'zod'
-import { ForbiddenError, InvalidInputError, REPOSITORY_KEY, type Repository } from '../../store/index.ts'
+import { ForbiddenError, InvalidInputError, MASKED_SECRET, REPOSITORY_KEY, type Repository } from '../../store/index.ts'
+import { checkUpstreamUrl } from '../../formats/core/index.ts'
 import type { Principal } from '../auth/auth-service.ts'
 import { parseBody, type ApiContext } from './context.ts'
 import { replicationSchema, replicationView, withReplication } from './replication-settings.ts'
@@ -25,20 +26,23 @@ const settingsSchema = z
   })
   .passthrough()
 
-/** A remote repository's upstream; the password is write-only (GET shows it masked). */
+/**
+ * A remote repository's upstream; the password is write-only (GET shows it masked). On update,
+ * an omitted username/password keeps the stored one, `null` removes it (docs/remote.md).
+ */
 const upstreamSchema = z
   .object({
     url: z
       .string()
       .url()
       .refine((u) => /^https?:\/\//i.test(u), 'the upstream url must be http or https'),
-    username: z.string().max(256).optional(),
-    password: z.string().max(4096).optional(),
+    username: z.string().max(256).nullable().optional(),
+    password: z.string().max(4096).nullable().optional(),
   })
   .strict()
 
 /** What GET shows instead of an upstream password; PUT it back unchanged to keep the stored one. */
-export const MASKED_PASSWORD = '********'
+export const MASKED_PASSWORD = MASKED_SECRET
 
 const createSchema = z
   .object({
@@ -92,16 +96,36 @@ function view(r: Repository, artifacts: number) {
   }
 }
 
+/** Who changes an upstream, and under which address policy. */
+interface UpstreamEditor {
+  /** A node admin may point the upstream at another scheme, host or port; a repository admin only at another path. */
+  nodeAdmin: boolean
+  /** remote.allowPrivateAddresses */
+  allowPrivate: boolean
+}
+
+function urlOrUndefined(url: unknown): URL | undefined {
+  try {
+    return typeof url === 'string' ? new URL(url) : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /**
- * settings.upstream of a remote repository from the request's `upstream` (or settings.upstream),
- * keeping the stored password when the masked one comes back.
+ * settings.upstream of a remote repository from the request's `upstream` (or settings.upstream).
+ * The URL must pass the address policy. Another origin (scheme, host or port) needs a node admin,
+ * since the stored credentials and the node's network position go wherever the URL points, and
+ * drops the stored credentials unless new ones come with it. Within the same origin an omitted
+ * username/password (or the masked password) keeps the stored one and `null` removes it.
  */
-function withUpstream(
+async function withUpstream(
   type: string,
   settings: z.infer<typeof settingsSchema>,
   given: z.infer<typeof upstreamSchema> | undefined,
   current: Repository | undefined,
-): z.infer<typeof settingsSchema> {
+  editor: UpstreamEditor,
+): Promise<z.infer<typeof settingsSchema>> {
   const raw = given ?? (settings.upstream as unknown)
   if (type !== 'remote') {
     if (raw !== undefined) throw new InvalidInputError('upstream applies to remote repositories only')
@@ -114,11 +138,19 @@ function withUpstream(
   }
   const parsed = upstreamSchema.safeParse(raw)
   if (!parsed.success) throw new InvalidInputError(`invalid upstream: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'upstream'}: ${i.message}`).join('; ')}`)
-  const upstream = { ...parsed.data }
-  if (upstream.password === MASKED_PASSWORD) {
-    const old = (current?.settings.upstream as { password?: string } | undefined)?.password
-    if (old === undefined) delete upstream.password
-    else upstream.password = old
+  const old = (current?.settings.upstream ?? undefined) as { url?: unknown; username?: unknown; password?: unknown } | undefined
+  const oldUrl = urlOrUndefined(old?.url)
+  const sameOrigin = oldUrl !== undefined && oldUrl.origin === urlOrUndefined(parsed.data.url)?.origin
+  if (current && !sameOrigin && !editor.nodeAdmin) {
+    throw new ForbiddenError(`changing the scheme, host or port of the upstream of repository '${current.key}' needs a node admin (a repository admin may change its path)`)
+  }
+  await checkUpstreamUrl(parsed.data.url, { allowPrivate: editor.allowPrivate })
+  const kept = sameOrigin ? (old ?? {}) : {}
+  const upstream: Record<string, unknown> = { url: parsed.data.url }
+  for (const k of ['username', 'password'] as const) {
+    const v = parsed.data[k]
+    const value = v === undefined || (k === 'password' && v === MASKED_PASSWORD) ? kept[k] : v
+    if (typeof value === 'string') upstream[k] = value
   }
   return { ...settings, upstream }
 }
@@ -177,6 +209,11 @@ export function repositoryRoutes(ctx: ApiContext) {
     }
   }
 
+  const editorOf = (request: FastifyRequest): UpstreamEditor => ({
+    nodeAdmin: auth.can(request.principal, undefined, 'admin'),
+    allowPrivate: ctx.config.remote.allowPrivateAddresses,
+  })
+
   return async function (app: FastifyInstance): Promise<void> {
     app.get('/repositories', async (request) => {
       return store.repositories
@@ -193,7 +230,7 @@ export function repositoryRoutes(ctx: ApiContext) {
       }
       checkVirtual(request.principal, body.key, body.format, body.type, body.settings ?? {})
       const { upstream, replication, ...rest } = body
-      const settings = withReplication(withUpstream(body.type, body.settings ?? {}, upstream, undefined), replication)
+      const settings = withReplication(await withUpstream(body.type, body.settings ?? {}, upstream, undefined, editorOf(request)), replication)
       const repo = store.repositories.create({ ...rest, settings })
       return reply.code(201).header('location', `/api/v1/repositories/${repo.key}`).send(view(repo, 0))
     })
@@ -214,7 +251,7 @@ export function repositoryRoutes(ctx: ApiContext) {
       if (body.settings) checkVirtual(request.principal, repo.key, repo.format, repo.type, body.settings, repo)
       const updatedSettings =
         body.settings !== undefined || body.upstream !== undefined
-          ? withUpstream(repo.type, body.settings ?? repo.settings, body.upstream, repo)
+          ? await withUpstream(repo.type, body.settings ?? repo.settings, body.upstream, repo, editorOf(request))
           : undefined
       // The effective replication GET shows, sent back unchanged, is not stored as explicit settings.
       const base = updatedSettings ?? repo.settings
