@@ -25,6 +25,12 @@ export async function openDataDir(config: Config): Promise<{ identity: NodeIdent
   // mesh/ is imported lazily: its index also loads libp2p, which maintenance commands never use.
   const { createEventSigner, loadOrCreateIdentity } = await import('../mesh/index.ts')
   const identity = await loadOrCreateIdentity(config.dataDir)
-  const store = openStore({ dataDir: config.dataDir, driver: createDriver(config), nodeId: identity.peerId, sign: createEventSigner(identity.privateKey) })
+  const store = openStore({
+    dataDir: config.dataDir,
+    driver: createDriver(config),
+    nodeId: identity.peerId,
+    sign: createEventSigner(identity.privateKey),
+    minFreeBytes: config.storage.minFreeBytes,
+  })
   return { identity, store }
 }

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { openDb, type Db } from './db.ts'
 import { createBlobStore, type BlobStore } from './blob-store.ts'
+import { createFreeSpaceMonitor, type FreeSpaceMonitor } from './free-space.ts'
 import type { BlobDriver } from './blob-driver.ts'
 import { createBlobIndex, type BlobIndex } from './blob-index.ts'
 import { createReplicationLog, type EventSigner, type ReplicationLog } from './replication-log.ts'
@@ -20,6 +21,8 @@ export interface Store {
   /** Mutable pointers (npm dist-tags…): last writer wins by HLC across the mesh. */
   pointers: PointerStore
   auth: AuthStore
+  /** Free space of the data directory's file system (uploads are refused while it is short). */
+  space: FreeSpaceMonitor
   close(): void
 }
 
@@ -33,18 +36,25 @@ export interface OpenStoreInit {
   /** @default `${dataDir}/metadata.db` */
   dbFile?: string
   migrationsDir?: string
+  /** Writes are refused while the data directory's file system has less free space than this. @default 0 (only a full disk) */
+  minFreeBytes?: number
 }
 
 /** Opens the metadata database (applying migrations) and the blob store of a data directory. */
 export function openStore(init: OpenStoreInit): Store {
   mkdirSync(init.dataDir, { recursive: true })
   const db = openDb(init.dbFile ?? join(init.dataDir, 'metadata.db'), { migrationsDir: init.migrationsDir })
-  const blobs = createBlobStore(init.driver, join(init.dataDir, 'tmp'))
+  const space = createFreeSpaceMonitor({ path: init.dataDir, minFreeBytes: init.minFreeBytes ?? 0 })
+  const blobs = createBlobStore(init.driver, join(init.dataDir, 'tmp'), { space })
   const blobIndex = createBlobIndex(db)
   const log = createReplicationLog(db, init.nodeId, { sign: init.sign })
   const repositories = createRepositoryStore(db, log)
   const artifacts = createArtifactStore(db, blobIndex, log)
   const auth = createAuthStore(db)
   const pointers = createPointerStore(db, log)
-  return { db, blobs, blobIndex, log, repositories, artifacts, pointers, auth, close: () => db.close() }
+  const close = () => {
+    space.close()
+    db.close()
+  }
+  return { db, blobs, blobIndex, log, repositories, artifacts, pointers, auth, space, close }
 }
