@@ -13,7 +13,12 @@ import {
   DEFAULT_MAX_FAILED_LOGINS_PER_ADDRESS,
   DEFAULT_MAX_FAILED_LOGINS_PER_USER,
   DEFAULT_MAX_UPLOAD_BYTES,
+  DEFAULT_MAX_UPLOAD_SESSIONS,
+  DEFAULT_MIN_FREE_BYTES,
+  DEFAULT_MIN_UPLOAD_BYTES_PER_SECOND,
   DEFAULT_SESSION_TTL,
+  DEFAULT_SLOW_UPLOAD_WINDOW_SECONDS,
+  DEFAULT_UPLOAD_SESSION_TTL_SECONDS,
   DEFAULT_SHUTDOWN_TIMEOUT,
 } from './constants.ts'
 import {
@@ -84,12 +89,22 @@ export const configSchema = z
         maxUploadBytes: positiveInt.default(DEFAULT_MAX_UPLOAD_BYTES),
         /** Blob bytes this node SENDS per second (chunks to peers over libp2p and HTTP, and blob GETs together); 0 = unlimited. */
         uploadMaxBytesPerSecond: nonNegativeInt.default(0),
+        /** A client body slower than this (bytes/s) over slowUploadWindowSeconds is cut with 408; 0 = no minimum. */
+        minUploadBytesPerSecond: nonNegativeInt.default(DEFAULT_MIN_UPLOAD_BYTES_PER_SECOND),
+        /** The sliding window of the minimum upload rate, in seconds. */
+        slowUploadWindowSeconds: positiveInt.default(DEFAULT_SLOW_UPLOAD_WINDOW_SECONDS),
+        /** A resumable upload session (OCI) idle this many seconds is gone (404 BLOB_UPLOAD_UNKNOWN), its temp file deleted. */
+        uploadSessionTtlSeconds: positiveInt.default(DEFAULT_UPLOAD_SESSION_TTL_SECONDS),
+        /** Resumable upload sessions one user may have open at once (one more is 429). */
+        maxUploadSessions: positiveInt.default(DEFAULT_MAX_UPLOAD_SESSIONS),
       })
       .strict()
       .default({}),
     storage: z
       .object({
         backend: z.enum(['fs', 's3']).default('fs'),
+        /** Below this many free bytes on the data directory's file system uploads are 507 and /ready is 503; 0 = only a full disk. */
+        minFreeBytes: nonNegativeInt.default(DEFAULT_MIN_FREE_BYTES),
         s3: z
           .object({
             bucket: z.string().min(1).optional(),
@@ -211,7 +226,12 @@ export const ENV_VARS: Record<string, string> = {
   AK_SECRET_KEY_FILE: 'secretKeyFile',
   AK_MAX_UPLOAD_BYTES: 'limits.maxUploadBytes',
   AK_UPLOAD_MAX_BYTES_PER_SECOND: 'limits.uploadMaxBytesPerSecond',
+  AK_MIN_UPLOAD_BYTES_PER_S: 'limits.minUploadBytesPerSecond',
+  AK_SLOW_UPLOAD_WINDOW_S: 'limits.slowUploadWindowSeconds',
+  AK_UPLOAD_SESSION_TTL_S: 'limits.uploadSessionTtlSeconds',
+  AK_MAX_UPLOAD_SESSIONS: 'limits.maxUploadSessions',
   AK_STORAGE_BACKEND: 'storage.backend',
+  AK_MIN_FREE_BYTES: 'storage.minFreeBytes',
   AK_S3_BUCKET: 'storage.s3.bucket',
   AK_S3_ENDPOINT: 'storage.s3.endpoint',
   AK_S3_REGION: 'storage.s3.region',

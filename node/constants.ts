@@ -1,4 +1,4 @@
-import { GiB, HOUR, MINUTE, SECOND } from '../store/index.ts'
+import { GiB, HOUR, KiB, MINUTE, SECOND } from '../store/index.ts'
 
 /** @default 8080 */
 export const DEFAULT_HTTP_PORT = 8080
@@ -42,6 +42,16 @@ export const CREDENTIAL_CACHE_TTL = 1 * MINUTE
 export const CREDENTIAL_CACHE_SIZE = 10_000
 /** Body of a request that sends nothing for this long is abandoned (408). */
 export const DEFAULT_BODY_IDLE_TIMEOUT = 60 * SECOND
+/** A body slower than this over the slow-upload window is cut (408); bytes per second. */
+export const DEFAULT_MIN_UPLOAD_BYTES_PER_SECOND = 1 * KiB
+/** The sliding window the minimum upload rate is measured over, in seconds. */
+export const DEFAULT_SLOW_UPLOAD_WINDOW_SECONDS = 60
+/** A resumable upload session (OCI) untouched for this many seconds is dropped with its temp file. */
+export const DEFAULT_UPLOAD_SESSION_TTL_SECONDS = 3600
+/** Resumable upload sessions one user may have open at once. */
+export const DEFAULT_MAX_UPLOAD_SESSIONS = 64
+/** Uploads are refused (507) and the node is not ready while its data directory has less free space than this. */
+export const DEFAULT_MIN_FREE_BYTES = 1 * GiB
 export const INITIAL_ADMIN_PASSWORD_FILE = 'initial-admin-password'
 /** Lifetime of bearer tokens handed to token-auth clients (Docker's /v2/token). */
 export const BEARER_TTL = 1 * HOUR

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { AkError } from '../store/index.ts'
+import { AkError, toDomainError } from '../store/index.ts'
 import { DEFAULT_HTTP_STATUS } from '../formats/core/index.ts'
 
 /**
@@ -23,7 +23,8 @@ export interface WireError {
   body: { error: string; message: string; details?: Record<string, unknown> }
 }
 
-export function toWireError(err: unknown): WireError {
+export function toWireError(failure: unknown): WireError {
+  const err = toDomainError(failure)
   if (err instanceof AkError) {
     const status = HTTP_STATUS[err.code] ?? 500
     return { status, body: { error: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } }

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
-import { gc, type Store } from '../store/index.ts'
+import { gc, SECOND, type ClientBodyLimits, type Store } from '../store/index.ts'
 import type { NodeIdentity } from '../mesh/index.ts'
 import type { FormatContext } from '../formats/core/index.ts'
 import { FORMATS, FORMAT_NAMES } from './formats.ts'
@@ -31,6 +31,7 @@ import { createScheduler, type Scheduler, type SourceDirectory, type SourceFeedb
 import { createBlobGateway } from './blob-gateway.ts'
 import { transferRoutes } from './api/transfers.ts'
 import { createUploadLimit, limitBlobReads, limitServedChunks } from './upload-limit.ts'
+import { guardParsedBodies } from './body-guard.ts'
 import { BEARER_TTL, DEFAULT_MAX_JSON_BYTES, INITIAL_ADMIN_PASSWORD_FILE } from './constants.ts'
 
 export interface RegistryNode {
@@ -109,7 +110,8 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
     const removed = exclusive ? await store.blobs.cleanTemp() : 0
     if (removed > 0) log.info({ removed }, 'removed leftovers of unfinished uploads')
 
-    const metrics = createMetrics(store.blobIndex)
+    const space = store.space
+    const metrics = createMetrics(store.blobIndex, space)
     const sessions = await loadSessionSigner(config.dataDir)
     const auth = new AuthService(store.auth, sessions, {
       ...config.auth,
@@ -119,6 +121,18 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
       },
     })
     await bootstrapAdmin(store, config, log)
+
+    space.onChange((low, freeBytes) => {
+      if (low) log.error({ freeBytes, minFreeBytes: space.minFreeBytes }, 'data directory short of space: uploads refused (507), /ready 503')
+      else log.info({ freeBytes, minFreeBytes: space.minFreeBytes }, 'data directory has space again: uploads accepted')
+    })
+    if (space.low) log.error({ freeBytes: space.freeBytes, minFreeBytes: space.minFreeBytes }, 'data directory short of space: uploads refused (507), /ready 503')
+    /** What every client body must keep up: the formats' reads and the JSON API's (body-guard.ts). */
+    const clientBody: ClientBodyLimits = {
+      idleTimeoutMs: config.http.bodyIdleTimeoutMs,
+      minBytesPerSecond: config.limits.minUploadBytesPerSecond,
+      rateWindowMs: config.limits.slowUploadWindowSeconds * SECOND,
+    }
 
     // One bucket on all blob egress (chunks to peers and blob GETs): limits.uploadMaxBytesPerSecond.
     const upload = createUploadLimit(config.limits.uploadMaxBytesPerSecond, (path, bytes) => metrics.blobEgress.inc({ path }, bytes))
@@ -152,6 +166,15 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
 
     app.get('/health', async () => ({ status: 'ok' }))
     app.get('/ready', async (_request, reply) => {
+      // Short of space: balancers should send uploads elsewhere until it returns (checked again every few seconds).
+      const short = space.reason
+      if (short !== undefined) {
+        return reply.code(503).send({
+          error: 'AK_INSUFFICIENT_STORAGE',
+          message: `not ready: ${short}`,
+          details: { freeBytes: space.freeBytes, minFreeBytes: space.minFreeBytes },
+        })
+      }
       try {
         store?.db.prepare('SELECT 1').get()
         await store?.blobs.driver.check()
@@ -218,6 +241,7 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
     meshRef.current = mesh
     await app.register(
       async (api) => {
+        guardParsedBodies(api, clientBody)
         await api.register(repositoryRoutes(apiCtx))
         await api.register(userRoutes(apiCtx))
         await api.register(tokenRoutes(apiCtx))
@@ -250,7 +274,8 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
       can: (request, repo, action) => auth.can(request.principal, repo, action),
       userName: (request) => (request.principal.kind === 'user' ? request.principal.name : null),
       maxUploadBytes: config.limits.maxUploadBytes,
-      bodyIdleTimeoutMs: config.http.bodyIdleTimeoutMs,
+      clientBody,
+      uploadSessions: { idleTtlMs: config.limits.uploadSessionTtlSeconds * SECOND, maxPerUser: config.limits.maxUploadSessions },
       baseUrl: (request: FastifyRequest) => config.http.publicUrl?.replace(/\/$/, '') ?? `${request.protocol}://${request.host}`,
       uploadFailed: (format, reason) => metrics.uploadErrors.inc({ format, reason }),
       remote: config.remote,

@@ -32,6 +32,7 @@ export async function openDataDir(config: Config): Promise<{ identity: NodeIdent
     nodeId: identity.peerId,
     sign: createEventSigner(identity.privateKey),
     secretKeyFile: config.secretKeyFile,
+    minFreeBytes: config.storage.minFreeBytes,
   })
   return { identity, store }
 }

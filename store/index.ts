@@ -7,7 +7,7 @@ export type { BlobDriver, ByteRange, DriverObject } from './blob-driver.ts'
 export { createFsDriver, removeTree } from './fs-driver.ts'
 export { createMemoryDriver } from './memory-driver.ts'
 export { createS3Driver, type S3DriverInit } from './s3-driver.ts'
-export { createBlobStore, type BlobStore, type IngestOptions } from './blob-store.ts'
+export { createBlobStore, type BlobStore, type BlobStoreOptions, type IngestOptions } from './blob-store.ts'
 export { openDb, migrate, loadMigrations, MIGRATIONS_DIR, type Db, type Migration, type OpenDbOptions } from './db.ts'
 export { createBlobIndex, type BlobIndex, type BlobRecord } from './blob-index.ts'
 export {
@@ -35,5 +35,15 @@ export { createPointerStore, MAX_POINTER_NAME_LENGTH, MAX_POINTER_VALUE_BYTES, t
 export * from './auth-store.ts'
 export { fsck, gc, type FsckReport, type FsckProblem, type FsckOptions, type GcOptions, type GcReport } from './maintenance.ts'
 export { openStore, secureDataDir, type Store, type OpenStoreInit } from './open-store.ts'
-export { HashingTransform, idleWatchdog, type IdleWatchdog } from './stream-guards.ts'
+export {
+  HashingTransform,
+  bodyWatchdog,
+  consumeGuarded,
+  guardedBody,
+  rateSampleInterval,
+  type BodyWatchdog,
+  type BodyWatchdogOptions,
+  type ClientBodyLimits,
+} from './stream-guards.ts'
+export { createFreeSpaceMonitor, FREE_SPACE_REFRESH, type FreeSpaceListener, type FreeSpaceMonitor, type FreeSpaceMonitorInit } from './free-space.ts'
 export type { FormatReplicationHooks, ReplicatedArtifactChange, ReplicatedPointerChange } from './replication-hooks.ts'

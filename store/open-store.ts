@@ -2,6 +2,7 @@ import { chmodSync, mkdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { openDb, type Db } from './db.ts'
 import { createBlobStore, type BlobStore } from './blob-store.ts'
+import { createFreeSpaceMonitor, type FreeSpaceMonitor } from './free-space.ts'
 import type { BlobDriver } from './blob-driver.ts'
 import { createBlobIndex, type BlobIndex } from './blob-index.ts'
 import { createReplicationLog, type EventSigner, type ReplicationLog } from './replication-log.ts'
@@ -22,6 +23,8 @@ export interface Store {
   /** Mutable pointers (npm dist-tags…): last writer wins by HLC across the mesh. */
   pointers: PointerStore
   auth: AuthStore
+  /** Free space of the data directory's file system (uploads are refused while it is short). */
+  space: FreeSpaceMonitor
   close(): void
 }
 
@@ -40,6 +43,8 @@ export interface OpenStoreInit {
    * default one is created on first use. @default `${dataDir}/secret-key`
    */
   secretKeyFile?: string
+  /** Writes are refused while the data directory's file system has less free space than this. @default 0 (only a full disk) */
+  minFreeBytes?: number
 }
 
 /**
@@ -70,12 +75,17 @@ export function openStore(init: OpenStoreInit): Store {
     db.close()
     throw err
   }
-  const blobs = createBlobStore(init.driver, join(init.dataDir, 'tmp'))
+  const space = createFreeSpaceMonitor({ path: init.dataDir, minFreeBytes: init.minFreeBytes ?? 0 })
+  const blobs = createBlobStore(init.driver, join(init.dataDir, 'tmp'), { space })
   const blobIndex = createBlobIndex(db)
   const log = createReplicationLog(db, init.nodeId, { sign: init.sign })
   const repositories = createRepositoryStore(db, log, secrets)
   const artifacts = createArtifactStore(db, blobIndex, log)
   const auth = createAuthStore(db)
   const pointers = createPointerStore(db, log)
-  return { db, blobs, blobIndex, log, repositories, artifacts, pointers, auth, close: () => db.close() }
+  const close = () => {
+    space.close()
+    db.close()
+  }
+  return { db, blobs, blobIndex, log, repositories, artifacts, pointers, auth, space, close }
 }

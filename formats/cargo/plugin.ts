@@ -6,6 +6,7 @@ import {
   NotFoundError,
   NotImplementedError,
   RepositoryNotFoundError,
+  guardedBody,
   validateRepositoryKey,
   type Repository,
 } from '../../store/index.ts'
@@ -106,14 +107,14 @@ export function cargoPlugin(ctx: FormatContext) {
       const limits = { maxJsonBytes: MAX_PUBLISH_JSON_BYTES, maxCrateBytes }
       try {
         const announced = contentLength(request, maxCrateBytes + MAX_PUBLISH_JSON_BYTES + 8)
-        const reader = new PublishBodyReader(request.raw)
+        // The whole body is guarded (silence, minimum rate), the metadata part as the .crate part.
+        const reader = new PublishBodyReader(guardedBody(request.raw, ctx.clientBody))
         const { entry, about } = parsePublishMetadata(await readPublishJson(reader, limits))
         precheckPublish(ctx, target.key, entry)
         const crateLength = await readCrateLength(reader, limits, announced)
         const blob = await ctx.blobs.ingest(reader.take(crateLength, 'the .crate'), {
           maxBytes: maxCrateBytes,
           expectedSize: crateLength,
-          idleTimeoutMs: ctx.bodyIdleTimeoutMs,
         })
         await reader.expectEnd()
         const pkg = await readCrateManifest(await ctx.blobs.open(blob.sha256), `${entry.name}-${entry.vers}`)

@@ -1,4 +1,4 @@
-export type { FormatContext, ReplicationContext } from './context.ts'
+export type { FormatContext, ReplicationContext, UploadSessionLimits } from './context.ts'
 export { streamRawBodies, contentLength, expectedDigests } from './streaming.ts'
 export { sendBlob, parseRange, checksumHeaders, etagMatches, notModified, type ServedFile } from './serve-blob.ts'
 export { readOrder, deployTarget } from './virtual.ts'

@@ -82,7 +82,7 @@ export function genericFormat(ctx: FormatContext) {
           maxBytes: limit,
           expectedSize,
           expected,
-          idleTimeoutMs: ctx.bodyIdleTimeoutMs,
+          ...ctx.clientBody,
         })
         // Bytes beyond the announced Content-Length parse as a malformed next request: the node
         // answers it with 400 and ends the connection before this handler resumes. The body read

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { FormatContext } from '../core/index.ts'
 import { streamRawBodies } from '../core/index.ts'
 import { UnauthorizedError } from '../../store/index.ts'
-import { OCI_FORMAT, UPLOAD_IDLE_TTL, UPLOAD_SWEEP_INTERVAL, UPLOADS_DIR } from './constants.ts'
+import { OCI_FORMAT, UPLOADS_DIR } from './constants.ts'
 import { ociErrorHandler, UnsupportedError } from './errors.ts'
 import { matchRoute } from './names.ts'
 import { createOciIndex } from './oci-db.ts'
@@ -14,13 +14,13 @@ import { manifestRoutes } from './routes-manifests.ts'
 import { remoteRoutes } from './remote.ts'
 import { UploadManager } from './uploads.ts'
 
-export { OCI_FORMAT, MAX_MANIFEST_BYTES, UPLOAD_IDLE_TTL } from './constants.ts'
+export { OCI_FORMAT, MAX_MANIFEST_BYTES, MAX_UPLOAD_SESSIONS, UPLOAD_IDLE_TTL } from './constants.ts'
 export { WIRE_ERRORS, OCI_ERROR_CODES, ALL_DOMAIN_CODES, toOciError } from './errors.ts'
 export { parseManifest, type ParsedManifest, type Descriptor } from './manifest.ts'
 export { parseName, parseReference, parseDigest, matchRoute, type Route, type OciName } from './names.ts'
 export { paginate, parsePage, mergeSorted } from './pagination.ts'
 export { parseContentRange } from './routes-blobs.ts'
-export { UploadManager, type UploadSession, type UploadManagerInit } from './uploads.ts'
+export { UploadManager, uploadSweepInterval, type UploadSession, type UploadManagerInit } from './uploads.ts'
 export { isOciMutablePath, ociReplicationHooks } from './replication.ts'
 export { UpstreamAuth, parseChallenge, type Challenge, type UpstreamAuthInit } from './remote-auth.ts'
 export { upstreamName } from './remote-index.ts'
@@ -38,8 +38,8 @@ export function ociFormat(ctx: FormatContext) {
     const registry = new OciRegistry(ctx, index)
     const uploads = new UploadManager({
       dir: join(ctx.tempDir, UPLOADS_DIR),
-      idleTtlMs: UPLOAD_IDLE_TTL,
-      sweepIntervalMs: UPLOAD_SWEEP_INTERVAL,
+      idleTtlMs: ctx.uploadSessions.idleTtlMs,
+      maxPerOwner: ctx.uploadSessions.maxPerUser,
     })
     app.addHook('onClose', async () => uploads.close())
     const blobs = blobRoutes({ registry, uploads, failed: (reason) => ctx.uploadFailed(OCI_FORMAT, reason) })
