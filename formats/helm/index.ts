@@ -10,7 +10,7 @@ import {
   validateRepositoryKey,
   type Repository,
 } from '../../store/index.ts'
-import { checkChartName, isChartVersion } from './chart-metadata.ts'
+import { CHART_FILE, checkChartName, isChartVersion } from './names.ts'
 import { chartFileName, chartPath, findChart, findChartFile, listCharts, provPath } from './chart-store.ts'
 import { CONTENT_TYPE, HELM_FORMAT } from './constants.ts'
 import { helmErrorHandler } from './errors.ts'
@@ -20,14 +20,13 @@ import { serveRemoteChartFile, serveRemoteIndex } from './remote.ts'
 
 export { HELM_FORMAT, MAX_DECOMPRESSED_CHART_BYTES, MAX_CHART_YAML_BYTES, MAX_CHART_ENTRIES, MAX_PROV_BYTES } from './constants.ts'
 export { HELM_STATUS, helmWireError } from './errors.ts'
-export { chartMetadata, parseChartYaml, checkChartName, isChartVersion, ChartMetadataError, type ChartMetadata } from './chart-metadata.ts'
+export { chartMetadata, parseChartYaml, ChartMetadataError, type ChartMetadata } from './chart-metadata.ts'
+export { checkChartName, isChartVersion, type ChartNameUse } from './names.ts'
+export { helmPathProblem, helmReplicationHooks } from './replication.ts'
 export { readChartArchive, ChartArchiveError, type ChartArchiveLimits } from './chart-archive.ts'
 export { provenanceChart, looksLikeProvenance, ProvenanceError } from './provenance.ts'
 export { buildIndex, renderIndex, type IndexFile, type ChartVersionEntry } from './index-yaml.ts'
 export { parseUpstreamIndex, rewriteIndex, findChartUrl } from './remote.ts'
-
-/** A chart file name below charts/: {name}-{version}.tgz or its .prov. */
-const CHART_FILE = /^[A-Za-z0-9][A-Za-z0-9._+-]*\.tgz(\.prov)?$/
 
 /**
  * The Helm format: a chart repository at /helm/{repo}/ (Helm docs, "The Chart Repository
@@ -125,7 +124,7 @@ export function helmFormat(ctx: FormatContext) {
       const target = deployTarget(ctx, repoOf(request))
       ctx.authorize(request, target, 'delete')
       const { name, version } = request.params as { name: string; version: string }
-      if (checkChartName(name) !== undefined || !isChartVersion(version)) {
+      if (checkChartName(name, 'existing') !== undefined || !isChartVersion(version)) {
         throw new ArtifactNotFoundError(`chart ${name}-${version} not found`)
       }
       const by = ctx.userName(request)
@@ -152,7 +151,8 @@ export function helmFormat(ctx: FormatContext) {
       handler: async (request, reply) => {
         const repo = readable(request)
         const { name, version } = request.params as { name: string; version: string }
-        const found = isChartVersion(version) ? findChart(ctx.artifacts, readOrder(ctx, request, repo), name, version) : undefined
+        const valid = isChartVersion(version) && checkChartName(name, 'existing') === undefined
+        const found = valid ? findChart(ctx.artifacts, readOrder(ctx, request, repo), name, version) : undefined
         if (!found) throw new ArtifactNotFoundError(`chart ${name}-${version} not found`)
         return reply.send(indexOf(request, repo, [found]).entries[name]![0])
       },

@@ -13,11 +13,11 @@ import { npmErrorHandler } from './wire-errors.ts'
 
 export { NPM_FORMAT } from './constants.ts'
 export { NPM_STATUS, toNpmWireError } from './wire-errors.ts'
-export { packageNameProblem, validatePackageName, tarballPath } from './names.ts'
+export { packageNameProblem, isValidPackageName, validatePackageName, tarballPath, type NameUse } from './names.ts'
 export { PublishBodyScanner, Base64Decoder } from './publish-body.ts'
 export { readTarballManifest } from './tarball-manifest.ts'
 export { parsePackument, rewriteTarballUrls, findTarball, packumentSource } from './remote-packument.ts'
-export { npmReplicationHooks, distTagPointer, deprecationPointer } from './replication.ts'
+export { npmReplicationHooks, npmPathProblem, npmPointerProblem, distTagPointer, deprecationPointer } from './replication.ts'
 
 function notAllowed(request: FastifyRequest): never {
   throw new MethodNotAllowedError(`${request.method} is not supported here`)

@@ -107,9 +107,9 @@ function checkDigests(dist: unknown, blob: BlobDigests): void {
  */
 export async function putPackage(deps: NpmDeps, request: FastifyRequest, reply: FastifyReply, repo: Repository, name: string, rev: string | undefined) {
   const { ctx } = deps
-  validatePackageName(name)
   const target = deployTarget(ctx, repo)
   ctx.authorize(request, target, 'write')
+  validatePackageName(name)
   const limit = Math.min(ctx.maxUploadBytes, target.settings.maxUploadBytes ?? Infinity)
   // Base64 grows the tarball by 4/3; the rest of the document has its own bound.
   contentLength(request, MAX_PUBLISH_METADATA_BYTES + Math.ceil(limit / 3) * 4)

@@ -5,7 +5,7 @@ import type { FormatContext } from '../core/index.ts'
 import { ArtifactNotFoundError, NotFoundError, type Repository } from '../../store/index.ts'
 import { ABBREVIATED_MEDIA_TYPE, DEFAULT_SEARCH_SIZE, MAX_SEARCH_SIZE, NPM_FORMAT } from './constants.ts'
 import type { NpmIndex, SearchCandidate } from './npm-index.ts'
-import { isValidPackageName } from './names.ts'
+import { requireExistingName } from './names.ts'
 import { mergePackage, packumentEtag, renderPackument, renderVersion, type MergedPackage, type PackageSource } from './packument.ts'
 import { getRemotePackument, loadPackageAnywhere, serveRemoteTarball } from './remote.ts'
 import { cacheHeaders } from '../core/index.ts'
@@ -48,7 +48,7 @@ function wantsAbbreviated(request: FastifyRequest): boolean {
 /** GET /{name}: the full or abbreviated packument (by Accept), with a weak ETag. */
 export async function getPackument(deps: NpmDeps, request: FastifyRequest, reply: FastifyReply, repo: Repository, name: string, query: URLSearchParams) {
   deps.ctx.authorize(request, repo, 'read')
-  if (!isValidPackageName(name)) packageNotFound(name)
+  requireExistingName(name)
   // ?write=true is the document a client edits and PUTs back (deprecate, unpublish): the one
   // repository that takes writes, not the merged view, and only for callers who may read it.
   const write = query.get('write') === 'true'
@@ -71,7 +71,7 @@ export async function getPackument(deps: NpmDeps, request: FastifyRequest, reply
 /** GET /{name}/{version|tag}: one version's manifest. */
 export async function getVersion(deps: NpmDeps, request: FastifyRequest, reply: FastifyReply, repo: Repository, name: string, spec: string) {
   deps.ctx.authorize(request, repo, 'read')
-  if (!isValidPackageName(name)) packageNotFound(name)
+  requireExistingName(name)
   const pkg = (await loadPackageAnywhere(deps, readOrder(deps.ctx, request, repo), name, false)).pkg
   if (!pkg) packageNotFound(name)
   const version = pkg.tags[spec] ?? (semver.valid(spec) ? spec : semver.maxSatisfying(pkg.versions.map((v) => v.version), spec))
@@ -84,6 +84,7 @@ export async function getVersion(deps: NpmDeps, request: FastifyRequest, reply: 
 export async function getTarball(deps: NpmDeps, request: FastifyRequest, reply: FastifyReply, repo: Repository, name: string, file: string) {
   const { ctx } = deps
   ctx.authorize(request, repo, 'read')
+  requireExistingName(name)
   const path = `${name}/-/${file}`
   for (const r of readOrder(ctx, request, repo)) {
     if (r.type === 'remote') {
@@ -102,7 +103,8 @@ export async function getTarball(deps: NpmDeps, request: FastifyRequest, reply: 
 /** GET /-/package/{name}/dist-tags. */
 export async function getDistTags(deps: NpmDeps, request: FastifyRequest, reply: FastifyReply, repo: Repository, name: string) {
   deps.ctx.authorize(request, repo, 'read')
-  const pkg = isValidPackageName(name) ? (await loadPackageAnywhere(deps, readOrder(deps.ctx, request, repo), name, true)).pkg : undefined
+  requireExistingName(name)
+  const pkg = (await loadPackageAnywhere(deps, readOrder(deps.ctx, request, repo), name, true)).pkg
   if (!pkg) packageNotFound(name)
   return reply.header('cache-control', 'no-cache').send(pkg.tags)
 }

@@ -17,13 +17,19 @@ import { UploadManager } from './uploads.ts'
 export { OCI_FORMAT, MAX_MANIFEST_BYTES, MAX_UPLOAD_SESSIONS, UPLOAD_IDLE_TTL } from './constants.ts'
 export { WIRE_ERRORS, OCI_ERROR_CODES, ALL_DOMAIN_CODES, toOciError } from './errors.ts'
 export { parseManifest, type ParsedManifest, type Descriptor } from './manifest.ts'
-export { parseName, parseReference, parseDigest, matchRoute, type Route, type OciName } from './names.ts'
+export { parseName, isImageName, parseReference, parseDigest, matchRoute, TAG, type Route, type OciName } from './names.ts'
 export { paginate, parsePage, mergeSorted } from './pagination.ts'
 export { parseContentRange } from './routes-blobs.ts'
 export { UploadManager, uploadSweepInterval, type UploadSession, type UploadManagerInit } from './uploads.ts'
-export { isOciMutablePath, ociReplicationHooks } from './replication.ts'
+export { isOciMutablePath, ociPathProblem, ociReplicationHooks } from './replication.ts'
 export { UpstreamAuth, parseChallenge, type Challenge, type UpstreamAuthInit } from './remote-auth.ts'
 export { upstreamName } from './remote-index.ts'
+
+/** The path of a request URL as the client sent it: no query, `..` and `%2e` left as they are. */
+function rawPath(url: string): string {
+  const q = url.indexOf('?')
+  return q < 0 ? url : url.slice(0, q)
+}
 
 /**
  * OCI Distribution Spec 1.1 at /v2/: the first segment of an image name is the repository
@@ -60,7 +66,7 @@ export function ociFormat(ctx: FormatContext) {
     /** The name in a URL, when a request fails before routing (bad credentials in the auth hook). */
     const nameIn = (url: string) => {
       try {
-        return matchRoute(new URL(url, 'http://localhost').pathname.slice(app.prefix.length + 1)).name
+        return matchRoute(rawPath(url).slice(app.prefix.length + 1)).name
       } catch {
         return undefined
       }
@@ -98,7 +104,7 @@ export function ociFormat(ctx: FormatContext) {
 
     const dispatch = async (request: FastifyRequest, reply: FastifyReply) => {
       const url = new URL(request.url, 'http://localhost')
-      const route = matchRoute(url.pathname.slice(app.prefix.length + 1))
+      const route = matchRoute(rawPath(request.url).slice(app.prefix.length + 1))
       scopeOf.set(request, route.name)
       const query = url.searchParams
       // A remote repository is a pull-through cache of its upstream (remote.ts).

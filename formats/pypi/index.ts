@@ -30,6 +30,7 @@ export { readSdistPkgInfo, type SdistMetadataLimits } from './sdist-metadata.ts'
 export { receiveUploadForm, type UploadForm, type FormFields } from './upload-form.ts'
 export { planUpload, type UploadPlan } from './upload.ts'
 export { PYPI_STATUS, toPypiWireError } from './wire-errors.ts'
+export { pypiPathProblem, pypiReplicationHooks } from './replication.ts'
 export { parseHtmlPage, parseJsonPage, parseProjectPage, renderMergedPage, type SimpleFile } from './remote-page.ts'
 
 type RepoParams = { repo: string }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
-import { compareHlc, CHUNK_SIZE, LOCAL_ORIGIN_PREFIX, LOCAL_SECRET_SETTINGS, type Db, type FormatReplicationHooks, type Hlc, type ReplicationLog, type SignedEvent } from '../../store/index.ts'
-import { createHookDispatch, createPointerApplier, isPointerKind, type HookErrorHandler } from './apply-pointers.ts'
+import { compareHlc, CHUNK_SIZE, LOCAL_ORIGIN_PREFIX, LOCAL_SECRET_SETTINGS, REPOSITORY_KEY, type Db, type FormatReplicationHooks, type Hlc, type ReplicationLog, type SignedEvent } from '../../store/index.ts'
+import { createHookDispatch, createPointerApplier, isPointerKind, type HookErrorHandler, type RefusedHandler } from './apply-pointers.ts'
 import { contentFilter, effectiveReplication, selectsNode, type ContentFilter, type ReplicationMode, type SelfDescription } from './selection.ts'
 
 interface PathEvent {
@@ -46,6 +46,11 @@ export interface EventApplierOptions {
   hooks?: readonly FormatReplicationHooks[]
   /** Called when a hook throws (its own writes are rolled back; the batch still applies). */
   onHookError?: HookErrorHandler
+  /**
+   * Called for a path or pointer name that fails the store's or its format's name rules: it is
+   * left unmaterialised (its events are kept), as a client's upload of it would have been refused.
+   */
+  onRefused?: RefusedHandler
   /**
    * This node's peer ID and labels, matched against each repository's replication peers and
    * labels. Undefined: every repository selects this node.
@@ -170,6 +175,10 @@ export function createEventApplier(db: Db, log: ReplicationLog, options: EventAp
   }
 
   const recomputeRepo = (repo: string): void => {
+    if (!REPOSITORY_KEY.test(repo)) {
+      options.onRefused?.({ repo, path: '', reason: `invalid repository key '${repo.slice(0, 80)}'` })
+      return
+    }
     const here = getRepo.get(repo) as RepoRow | undefined
     // Local-only here: this node's copy is detached; others' events are kept, not applied.
     if (here && effectiveReplication(here.type, JSON.parse(here.settings) as unknown).mode === 'local-only') return
@@ -216,6 +225,12 @@ export function createEventApplier(db: Db, log: ReplicationLog, options: EventAp
   const recomputePath = (repo: string, path: string, applied?: SignedEvent): void => {
     const here = localRepo(repo)
     if (!here?.applies) return
+    // Names from peers are checked as a client's would be: a path no upload could have made stays out.
+    const problem = hooks.pathProblem(repo, path)
+    if (problem !== undefined) {
+      options.onRefused?.({ repo, path, reason: problem })
+      return
+    }
     const immutable = here.immutable && !hooks.isMutablePath(repo, path)
     const first = applied !== undefined && onlyEventOfPath(repo, path, applied)
     const events: PathEvent[] =
@@ -321,7 +336,13 @@ export function createEventApplier(db: Db, log: ReplicationLog, options: EventAp
 
   const recomputePointer = (repo: string, name: string): void => {
     const here = localRepo(repo)
-    if (here?.applies && here.filter.tag(name)) pointers.recompute(repo, name)
+    if (!here?.applies || !here.filter.tag(name)) return
+    const problem = hooks.pointerProblem(repo, name)
+    if (problem !== undefined) {
+      options.onRefused?.({ repo, path: name, reason: problem })
+      return
+    }
+    pointers.recompute(repo, name)
   }
   const contentPaths = db.prepare(`SELECT DISTINCT path, kind IN ('pointer.set', 'pointer.delete') AS pointer FROM events
     WHERE repo = ? AND path IS NOT NULL AND origin NOT LIKE '${LOCAL_ORIGIN_PREFIX}%'`)
