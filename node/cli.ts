@@ -230,28 +230,44 @@ export function buildCli(): Command {
     .command('create <key>')
     .description('create a repository')
     .requiredOption('-f, --format <format>', `format: ${FORMAT_NAMES.join(', ')}`)
-    .addOption(new Option('-t, --type <type>', 'repository type').choices(['local', 'virtual']).default('local'))
+    .addOption(new Option('-t, --type <type>', 'repository type (remote is implied by --upstream)').choices(['local', 'remote', 'virtual']))
     .option('--description <text>', 'description', '')
     .option('--public', 'anonymous users may read it', false)
     .option('--immutable', 'refuse to overwrite a path with different bytes', false)
     .option('--members <keys>', 'virtual: comma-separated member repositories, in lookup order')
     .option('--deploy-to <key>', 'virtual: the local member that receives publishes')
+    .option('--upstream <url>', 'remote: the upstream registry it proxies (http or https)')
+    .option('--upstream-user <name>', 'remote: user name for the upstream; the password comes from AK_UPSTREAM_PASSWORD (never a flag, so it stays out of shell history)')
     .action(
       async (
         key: string,
-        opts: { format: string; type: 'local' | 'virtual'; description: string; public: boolean; immutable: boolean; members?: string; deployTo?: string },
+        opts: {
+          format: string
+          type?: 'local' | 'remote' | 'virtual'
+          description: string
+          public: boolean
+          immutable: boolean
+          members?: string
+          deployTo?: string
+          upstream?: string
+          upstreamUser?: string
+        },
         cmd: Command,
       ) => {
         if (!FORMAT_NAMES.includes(opts.format)) {
           throw new InvalidArgumentError(`unknown format '${opts.format}'; this node serves: ${FORMAT_NAMES.join(', ')}`)
         }
+        const type = opts.type ?? (opts.upstream ? 'remote' : opts.members ? 'virtual' : 'local')
         const members = opts.members?.split(',').map((m) => m.trim()).filter(Boolean)
-        if (opts.type === 'virtual') {
+        if (type === 'virtual') {
           if (!members?.length) throw new InvalidArgumentError('a virtual repository needs --members')
         } else if (members || opts.deployTo) {
           throw new InvalidArgumentError('--members and --deploy-to apply to virtual repositories')
         }
-        await withStore(cmd, (store) => {
+        if (type === 'remote' && !opts.upstream) throw new InvalidArgumentError('a remote repository needs --upstream URL')
+        if (type !== 'remote' && (opts.upstream || opts.upstreamUser)) throw new InvalidArgumentError('--upstream applies to remote repositories')
+        const password = process.env.AK_UPSTREAM_PASSWORD
+        await withStore(cmd, async (store, config) => {
           for (const m of members ?? []) {
             const member = store.repositories.get(m)
             if (!member || member.format !== opts.format || member.type === 'virtual') {
@@ -263,9 +279,22 @@ export function buildCli(): Command {
           if (opts.immutable) settings.immutable = true
           if (members) settings.members = members
           if (opts.deployTo) settings.defaultDeployRepo = opts.deployTo
-          store.repositories.create({ key, format: opts.format, type: opts.type, description: opts.description, public: opts.public, settings })
+          if (opts.upstream) {
+            // The same address policy as the API: no link-local or cloud metadata upstreams unless allowed.
+            // Loaded here: `ak --help` and the other commands never load the formats.
+            const { checkUpstreamUrl } = await import('../formats/core/index.ts')
+            await checkUpstreamUrl(opts.upstream, { allowPrivate: config.remote.allowPrivateAddresses }).catch((err: unknown) => {
+              throw new InvalidArgumentError((err as Error).message)
+            })
+            settings.upstream = {
+              url: opts.upstream,
+              ...(opts.upstreamUser ? { username: opts.upstreamUser } : {}),
+              ...(opts.upstreamUser && password ? { password } : {}),
+            }
+          }
+          store.repositories.create({ key, format: opts.format, type, description: opts.description, public: opts.public, settings })
         })
-        process.stdout.write(`created ${opts.type} ${opts.format} repository ${key}\n`)
+        process.stdout.write(`created ${type} ${opts.format} repository ${key}\n`)
       },
     )
   repo
