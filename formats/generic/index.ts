@@ -3,7 +3,7 @@ import type { FormatContext } from '../core/index.ts'
 import { contentLength, deployTarget, expectedDigests, resolveRepository, streamRawBodies } from '../core/index.ts'
 import { serveGeneric } from './read.ts'
 
-export { globToRegExp, isMutableGenericPath } from './remote.ts'
+export { isMutableGenericPath } from './remote.ts'
 import {
   ArtifactNotFoundError,
   ClientAbortedError,
