@@ -1,6 +1,9 @@
 import type { Libp2p } from 'libp2p'
 import type { Ping } from '@libp2p/ping'
 import type { KadDHT } from '@libp2p/kad-dht'
+// Before any connection: xsalsa20 (pnet's cipher) otherwise grows its memory until it crashes.
+// Loaded with this module (it is small), so the fix is in place whoever creates a host.
+import './pnet-xsalsa20-fix.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { PeerId, Stream, StreamHandler } from '@libp2p/interface'
@@ -105,8 +108,6 @@ export interface MeshHost {
  * mesh off never loads it (about 45 MiB of RSS and a good part of the start-up time).
  */
 async function loadLibp2p() {
-  // Before any connection: xsalsa20 (pnet's cipher) otherwise grows its memory until it crashes.
-  await import('./pnet-xsalsa20-fix.ts')
   const [{ createLibp2p }, { tcp }, { noise }, { yamux }, { identify }, { ping }, { kadDHT }, { preSharedKey }] = await Promise.all([
     import('libp2p'),
     import('@libp2p/tcp'),
