@@ -7,6 +7,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     setupFiles: ['./bin/polyfill.mjs'],
+    // Every `ak` a test spawns (bin/ak.mjs) runs the sources, never a build in dist/ that may be stale.
+    env: { AK_FROM_SOURCE: '1' },
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 120_000,

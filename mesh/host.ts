@@ -1,12 +1,8 @@
-import { createLibp2p, type Libp2p } from 'libp2p'
-import { tcp } from '@libp2p/tcp'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
-import { ping, type Ping } from '@libp2p/ping'
-import { kadDHT, type KadDHT } from '@libp2p/kad-dht'
-import { preSharedKey } from '@libp2p/pnet'
+import type { Libp2p } from 'libp2p'
+import type { Ping } from '@libp2p/ping'
+import type { KadDHT } from '@libp2p/kad-dht'
 // Before any connection: xsalsa20 (pnet's cipher) otherwise grows its memory until it crashes.
+// Loaded with this module (it is small), so the fix is in place whoever creates a host.
 import './pnet-xsalsa20-fix.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
@@ -107,6 +103,24 @@ export interface MeshHost {
   connect(peerId: string, signal?: AbortSignal): Promise<void>
 }
 
+/**
+ * The libp2p stack, imported when a host starts rather than with this module: a node with the
+ * mesh off never loads it (about 45 MiB of RSS and a good part of the start-up time).
+ */
+async function loadLibp2p() {
+  const [{ createLibp2p }, { tcp }, { noise }, { yamux }, { identify }, { ping }, { kadDHT }, { preSharedKey }] = await Promise.all([
+    import('libp2p'),
+    import('@libp2p/tcp'),
+    import('@chainsafe/libp2p-noise'),
+    import('@chainsafe/libp2p-yamux'),
+    import('@libp2p/identify'),
+    import('@libp2p/ping'),
+    import('@libp2p/kad-dht'),
+    import('@libp2p/pnet'),
+  ])
+  return { createLibp2p, tcp, noise, yamux, identify, ping, kadDHT, preSharedKey }
+}
+
 export function createMeshHost(init: MeshHostInit): MeshHost {
   return new Libp2pMeshHost(init)
 }
@@ -163,6 +177,7 @@ class Libp2pMeshHost implements MeshHost {
     const host = this.init.host ?? DEFAULT_MESH_HOST
     const port = this.init.port ?? DEFAULT_MESH_PORT
     const family = host.includes(':') ? 'ip6' : 'ip4'
+    const { createLibp2p, tcp, noise, yamux, identify, ping, kadDHT, preSharedKey } = await loadLibp2p()
     this.node = await createLibp2p({
       privateKey: this.init.identity.privateKey,
       addresses: { listen: [`/${family}/${host}/tcp/${port}`] },

@@ -1,7 +1,7 @@
 export { loadOrCreateIdentity, NODE_KEY_FILE, type NodeIdentity } from './identity.ts'
 export * from './constants.ts'
 export { createMeshHost, type MeshHost, type MeshHostInit, type MeshLogger, type MeshPeer, type MeshStatus, type ProviderRecord } from './host.ts'
-export { generateMeshKey, parseMeshKey, InvalidMeshKeyError } from './psk.ts'
+export { deriveMeshSubkey, generateMeshKey, parseMeshKey, InvalidMeshKeyError } from './psk.ts'
 export { createPeerPenalties, BAN_THRESHOLD, BAN_DURATION, PENALTY, type PeerPenalties, type PenaltyReason } from './penalties.ts'
 export { createEventSigner, ed25519PrivateKeyObject, verifyBy } from './signing.ts'
 export * from './sync/index.ts'

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { hkdfSync, randomBytes } from 'node:crypto'
 import { PSK_V1_HEADER } from './constants.ts'
 
 /** A mesh key that is not a libp2p pnet v1 key (or its bare 64 hex digits). */
@@ -26,4 +26,17 @@ export function parseMeshKey(text: string): Uint8Array {
     throw new InvalidMeshKeyError('the mesh key must be a libp2p pnet v1 key (/key/swarm/psk/1.0.0/, /base16/, 64 hex digits), as `ak mesh keygen` prints')
   }
   return new TextEncoder().encode(`${PSK_V1_HEADER}${hex.toLowerCase()}`)
+}
+
+/**
+ * A key for one purpose derived from the mesh key (HKDF-SHA256 over its 32 secret bytes, no salt,
+ * `label` as the info), so that proving the mesh key somewhere other than the pnet handshake
+ * (the HTTP chunk transport's peer tokens) never exposes or reuses the key itself.
+ * `psk` is the pnet v1 bytes that parseMeshKey returns.
+ */
+export function deriveMeshSubkey(psk: Uint8Array, label: string): Buffer {
+  const text = new TextDecoder().decode(psk)
+  const hex = text.startsWith(PSK_V1_HEADER) ? text.slice(PSK_V1_HEADER.length).trim() : ''
+  if (!/^[0-9a-f]{64}$/i.test(hex)) throw new InvalidMeshKeyError('not a pnet v1 key (use parseMeshKey)')
+  return Buffer.from(hkdfSync('sha256', Buffer.from(hex, 'hex'), Buffer.alloc(0), label, 32))
 }

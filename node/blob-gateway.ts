@@ -38,5 +38,6 @@ export function createBlobGateway(blobs: BlobStore, blobIndex: BlobIndex, db: Db
     list: () => blobs.list(),
     rehash: (sha256: string) => blobs.rehash(sha256),
     cleanTemp: () => blobs.cleanTemp(),
+    checkSpace: (bytes?: number) => blobs.checkSpace(bytes),
   }
 }

@@ -140,11 +140,13 @@ export function registerBundleCommands(program: Command): void {
         throw err
       })
       const { importBundle } = await import('./bundle/index.ts')
+      // The formats' hooks: their index tables follow the import, and names they refuse stay out (as over mesh sync).
+      const { formatReplicationHooks } = await import('./formats.ts')
       let bar: ReturnType<typeof progressBar> | undefined
       try {
         await reportBundleErrors(async () => {
           const r = await importBundle(
-            { store },
+            { store, hooks: formatReplicationHooks({ db: store.db, pointers: store.pointers }) },
             {
               file,
               trust: [...opts.trust, ...config.mesh.allow],

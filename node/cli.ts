@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { createInterface } from 'node:readline'
-import { fsck, gc, AkError, type Store } from '../store/index.ts'
+import { fsck, gc, AkError, maskedSettings, type Repository, type Store } from '../store/index.ts'
 import { loadConfig, ConfigError, type Config } from './config.ts'
 import { openDataDir } from './open.ts'
 import { hashPassword } from './auth/passwords.ts'
@@ -39,6 +39,11 @@ async function withStore<T>(cmd: Command, fn: (store: Store, config: Config) => 
   } finally {
     store.close()
   }
+}
+
+/** A repository as `ak` prints it: the upstream password masked (ak never prints a stored secret). */
+function shown(r: Repository): Repository {
+  return { ...r, settings: maskedSettings(r.settings) }
 }
 
 function print(json: boolean, value: unknown, text: () => string): void {
@@ -225,28 +230,44 @@ export function buildCli(): Command {
     .command('create <key>')
     .description('create a repository')
     .requiredOption('-f, --format <format>', `format: ${FORMAT_NAMES.join(', ')}`)
-    .addOption(new Option('-t, --type <type>', 'repository type').choices(['local', 'virtual']).default('local'))
+    .addOption(new Option('-t, --type <type>', 'repository type (remote is implied by --upstream)').choices(['local', 'remote', 'virtual']))
     .option('--description <text>', 'description', '')
     .option('--public', 'anonymous users may read it', false)
     .option('--immutable', 'refuse to overwrite a path with different bytes', false)
     .option('--members <keys>', 'virtual: comma-separated member repositories, in lookup order')
     .option('--deploy-to <key>', 'virtual: the local member that receives publishes')
+    .option('--upstream <url>', 'remote: the upstream registry it proxies (http or https)')
+    .option('--upstream-user <name>', 'remote: user name for the upstream; the password comes from AK_UPSTREAM_PASSWORD (never a flag, so it stays out of shell history)')
     .action(
       async (
         key: string,
-        opts: { format: string; type: 'local' | 'virtual'; description: string; public: boolean; immutable: boolean; members?: string; deployTo?: string },
+        opts: {
+          format: string
+          type?: 'local' | 'remote' | 'virtual'
+          description: string
+          public: boolean
+          immutable: boolean
+          members?: string
+          deployTo?: string
+          upstream?: string
+          upstreamUser?: string
+        },
         cmd: Command,
       ) => {
         if (!FORMAT_NAMES.includes(opts.format)) {
           throw new InvalidArgumentError(`unknown format '${opts.format}'; this node serves: ${FORMAT_NAMES.join(', ')}`)
         }
+        const type = opts.type ?? (opts.upstream ? 'remote' : opts.members ? 'virtual' : 'local')
         const members = opts.members?.split(',').map((m) => m.trim()).filter(Boolean)
-        if (opts.type === 'virtual') {
+        if (type === 'virtual') {
           if (!members?.length) throw new InvalidArgumentError('a virtual repository needs --members')
         } else if (members || opts.deployTo) {
           throw new InvalidArgumentError('--members and --deploy-to apply to virtual repositories')
         }
-        await withStore(cmd, (store) => {
+        if (type === 'remote' && !opts.upstream) throw new InvalidArgumentError('a remote repository needs --upstream URL')
+        if (type !== 'remote' && (opts.upstream || opts.upstreamUser)) throw new InvalidArgumentError('--upstream applies to remote repositories')
+        const password = process.env.AK_UPSTREAM_PASSWORD
+        await withStore(cmd, async (store, config) => {
           for (const m of members ?? []) {
             const member = store.repositories.get(m)
             if (!member || member.format !== opts.format || member.type === 'virtual') {
@@ -258,9 +279,22 @@ export function buildCli(): Command {
           if (opts.immutable) settings.immutable = true
           if (members) settings.members = members
           if (opts.deployTo) settings.defaultDeployRepo = opts.deployTo
-          store.repositories.create({ key, format: opts.format, type: opts.type, description: opts.description, public: opts.public, settings })
+          if (opts.upstream) {
+            // The same address policy as the API: no link-local or cloud metadata upstreams unless allowed.
+            // Loaded here: `ak --help` and the other commands never load the formats.
+            const { checkUpstreamUrl } = await import('../formats/core/index.ts')
+            await checkUpstreamUrl(opts.upstream, { allowPrivate: config.remote.allowPrivateAddresses }).catch((err: unknown) => {
+              throw new InvalidArgumentError((err as Error).message)
+            })
+            settings.upstream = {
+              url: opts.upstream,
+              ...(opts.upstreamUser ? { username: opts.upstreamUser } : {}),
+              ...(opts.upstreamUser && password ? { password } : {}),
+            }
+          }
+          store.repositories.create({ key, format: opts.format, type, description: opts.description, public: opts.public, settings })
         })
-        process.stdout.write(`created ${opts.type} ${opts.format} repository ${key}\n`)
+        process.stdout.write(`created ${type} ${opts.format} repository ${key}\n`)
       },
     )
   repo
@@ -268,14 +302,14 @@ export function buildCli(): Command {
     .description('list repositories')
     .option('--json', 'print JSON', false)
     .action(async (opts: { json: boolean }, cmd: Command) => {
-      const repos = await withStore(cmd, (store) => store.repositories.list().map((r) => ({ ...r, artifacts: store.artifacts.count(r.key) })))
+      const repos = await withStore(cmd, (store) => store.repositories.list().map((r) => ({ ...shown(r), artifacts: store.artifacts.count(r.key) })))
       print(opts.json, repos, () => table(repos, ['key', 'format', 'type', 'public', 'artifacts', 'description']))
     })
   repo
     .command('get <key>')
     .description('show one repository as JSON')
     .action(async (key: string, _opts: unknown, cmd: Command) => {
-      const r = await withStore(cmd, (store) => ({ ...store.repositories.require(key), artifacts: store.artifacts.count(key) }))
+      const r = await withStore(cmd, (store) => ({ ...shown(store.repositories.require(key)), artifacts: store.artifacts.count(key) }))
       print(true, r, () => '')
     })
   repo
@@ -356,7 +390,7 @@ export function buildCli(): Command {
     .description("print this data directory's peer ID (created on first use), for other nodes' AK_MESH_ALLOW")
     .action(async (_opts: unknown, cmd: Command) => {
       const config = configFrom(cmd)
-      mkdirSync(config.dataDir, { recursive: true })
+      mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
       const { loadOrCreateIdentity } = await import('../mesh/index.ts')
       process.stdout.write(`${(await loadOrCreateIdentity(config.dataDir)).peerId}\n`)
     })
@@ -369,6 +403,9 @@ export function buildCli(): Command {
 
 /** Runs the CLI; prints domain and configuration errors as one clear line and exits non-zero. */
 export async function main(argv: string[]): Promise<void> {
+  // What ak writes (the data directory, bundles, key files) is this user's alone, whatever the
+  // caller's umask; files that need more say so explicitly.
+  process.umask(0o077)
   try {
     await buildCli().parseAsync(argv)
   } catch (err) {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
@@ -12,7 +13,12 @@ import {
   DEFAULT_MAX_FAILED_LOGINS_PER_ADDRESS,
   DEFAULT_MAX_FAILED_LOGINS_PER_USER,
   DEFAULT_MAX_UPLOAD_BYTES,
+  DEFAULT_MAX_UPLOAD_SESSIONS,
+  DEFAULT_MIN_FREE_BYTES,
+  DEFAULT_MIN_UPLOAD_BYTES_PER_SECOND,
   DEFAULT_SESSION_TTL,
+  DEFAULT_SLOW_UPLOAD_WINDOW_SECONDS,
+  DEFAULT_UPLOAD_SESSION_TTL_SECONDS,
   DEFAULT_SHUTDOWN_TIMEOUT,
 } from './constants.ts'
 import {
@@ -29,6 +35,19 @@ const commaList = z.union([
   z.array(z.string().min(1)),
   z.string().transform((v) => v.split(',').map((x) => x.trim()).filter((x) => x !== '')),
 ])
+/** An IP address or a CIDR block (10.0.0.0/8, fd00::/8): what proxy-addr accepts, checked here so a typo stops the node. */
+function isIpOrCidr(entry: string): boolean {
+  const slash = entry.indexOf('/')
+  const ip = slash < 0 ? entry : entry.slice(0, slash)
+  const family = isIP(ip)
+  if (family === 0) return false
+  if (slash < 0) return true
+  const bits = entry.slice(slash + 1)
+  return /^[0-9]{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)
+}
+const addressList = commaList.superRefine((list, ctx) => {
+  for (const entry of list) if (!isIpOrCidr(entry)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `'${entry}' is not an IP address or CIDR block` })
+})
 const labelMap = z.union([
   z.record(z.string()),
   z.string().transform((v, ctx) => {
@@ -54,21 +73,38 @@ export const configSchema = z
         /** Base URL clients use to reach this node, for URLs the node generates. */
         publicUrl: z.string().url().optional(),
         bodyIdleTimeoutMs: positiveInt.default(DEFAULT_BODY_IDLE_TIMEOUT),
+        /**
+         * Reverse proxies whose X-Forwarded-For (and -Proto, -Host) is believed: the client address
+         * is the first hop from the right that is not one of these. Empty: the socket's address.
+         */
+        trustedProxies: addressList.default([]),
       })
       .strict()
       .default({}),
     adminPassword: z.string().min(8, 'must be at least 8 characters').optional(),
+    /** File of the key that seals upstream credentials in metadata.db; must exist. Unset: `dataDir/secret-key`, created on first start. */
+    secretKeyFile: z.string().min(1).optional(),
     limits: z
       .object({
         maxUploadBytes: positiveInt.default(DEFAULT_MAX_UPLOAD_BYTES),
         /** Blob bytes this node SENDS per second (chunks to peers over libp2p and HTTP, and blob GETs together); 0 = unlimited. */
         uploadMaxBytesPerSecond: nonNegativeInt.default(0),
+        /** A client body slower than this (bytes/s) over slowUploadWindowSeconds is cut with 408; 0 = no minimum. */
+        minUploadBytesPerSecond: nonNegativeInt.default(DEFAULT_MIN_UPLOAD_BYTES_PER_SECOND),
+        /** The sliding window of the minimum upload rate, in seconds. */
+        slowUploadWindowSeconds: positiveInt.default(DEFAULT_SLOW_UPLOAD_WINDOW_SECONDS),
+        /** A resumable upload session (OCI) idle this many seconds is gone (404 BLOB_UPLOAD_UNKNOWN), its temp file deleted. */
+        uploadSessionTtlSeconds: positiveInt.default(DEFAULT_UPLOAD_SESSION_TTL_SECONDS),
+        /** Resumable upload sessions one user may have open at once (one more is 429). */
+        maxUploadSessions: positiveInt.default(DEFAULT_MAX_UPLOAD_SESSIONS),
       })
       .strict()
       .default({}),
     storage: z
       .object({
         backend: z.enum(['fs', 's3']).default('fs'),
+        /** Below this many free bytes on the data directory's file system uploads are 507 and /ready is 503; 0 = only a full disk. */
+        minFreeBytes: nonNegativeInt.default(DEFAULT_MIN_FREE_BYTES),
         s3: z
           .object({
             bucket: z.string().min(1).optional(),
@@ -112,6 +148,8 @@ export const configSchema = z
         timeoutMs: positiveInt.default(DEFAULT_UPSTREAM_TIMEOUT),
         /** Largest metadata document read from an upstream. */
         maxMetadataBytes: positiveInt.default(DEFAULT_MAX_METADATA_BYTES),
+        /** Allow upstreams at link-local and cloud metadata addresses (refused by default: SSRF; docs/remote.md). */
+        allowPrivateAddresses: bool.default(false),
       })
       .strict()
       .default({}),
@@ -183,10 +221,17 @@ export const ENV_VARS: Record<string, string> = {
   AK_HTTP_PORT: 'http.port',
   AK_PUBLIC_URL: 'http.publicUrl',
   AK_BODY_IDLE_TIMEOUT_MS: 'http.bodyIdleTimeoutMs',
+  AK_TRUSTED_PROXIES: 'http.trustedProxies',
   AK_ADMIN_PASSWORD: 'adminPassword',
+  AK_SECRET_KEY_FILE: 'secretKeyFile',
   AK_MAX_UPLOAD_BYTES: 'limits.maxUploadBytes',
   AK_UPLOAD_MAX_BYTES_PER_SECOND: 'limits.uploadMaxBytesPerSecond',
+  AK_MIN_UPLOAD_BYTES_PER_S: 'limits.minUploadBytesPerSecond',
+  AK_SLOW_UPLOAD_WINDOW_S: 'limits.slowUploadWindowSeconds',
+  AK_UPLOAD_SESSION_TTL_S: 'limits.uploadSessionTtlSeconds',
+  AK_MAX_UPLOAD_SESSIONS: 'limits.maxUploadSessions',
   AK_STORAGE_BACKEND: 'storage.backend',
+  AK_MIN_FREE_BYTES: 'storage.minFreeBytes',
   AK_S3_BUCKET: 'storage.s3.bucket',
   AK_S3_ENDPOINT: 'storage.s3.endpoint',
   AK_S3_REGION: 'storage.s3.region',
@@ -205,6 +250,7 @@ export const ENV_VARS: Record<string, string> = {
   AK_REMOTE_NEGATIVE_TTL_MS: 'remote.negativeTtlMs',
   AK_REMOTE_TIMEOUT_MS: 'remote.timeoutMs',
   AK_REMOTE_MAX_METADATA_BYTES: 'remote.maxMetadataBytes',
+  AK_UPSTREAM_ALLOW_PRIVATE: 'remote.allowPrivateAddresses',
   AK_MESH_ENABLED: 'mesh.enabled',
   AK_MESH_HOST: 'mesh.host',
   AK_MESH_PORT: 'mesh.port',
@@ -306,5 +352,6 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
   const config = result.data
   config.dataDir = resolve(config.dataDir)
   if (config.mesh.keyFile) config.mesh.keyFile = resolve(config.mesh.keyFile)
+  if (config.secretKeyFile) config.secretKeyFile = resolve(config.secretKeyFile)
   return config
 }

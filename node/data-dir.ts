@@ -18,11 +18,11 @@ function alive(pid: number): boolean {
  * removes the temp files of unfinished uploads. A lock left by a killed process is taken over.
  */
 export function lockDataDir(dataDir: string): () => void {
-  mkdirSync(dataDir, { recursive: true })
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 })
   const file = join(dataDir, LOCK_FILE)
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      writeFileSync(file, String(process.pid), { flag: 'wx' })
+      writeFileSync(file, String(process.pid), { flag: 'wx', mode: 0o600 })
       return () => {
         try {
           if (readFileSync(file, 'utf8') === String(process.pid)) unlinkSync(file)

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { AkError, RepositoryNotFoundError } from '../store/index.ts'
+import { AkError, RepositoryNotFoundError, toDomainError } from '../store/index.ts'
 import { DEFAULT_HTTP_STATUS, privateStandIn } from '../formats/core/index.ts'
 import type { AuthService, Principal } from './auth/auth-service.ts'
 
@@ -24,7 +24,8 @@ export interface WireError {
   body: { error: string; message: string; details?: Record<string, unknown> }
 }
 
-export function toWireError(err: unknown): WireError {
+export function toWireError(failure: unknown): WireError {
+  const err = toDomainError(failure)
   if (err instanceof AkError) {
     const status = HTTP_STATUS[err.code] ?? 500
     return { status, body: { error: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } }

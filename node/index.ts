@@ -1,4 +1,4 @@
-export { createNode, type RegistryNode, type CreateNodeOptions } from './node.ts'
+export { createNode, type RegistryNode, type CreateNodeOptions, type NodeRoute } from './node.ts'
 export { loadConfig, ConfigError, configSchema, ENV_VARS, type Config, type LoadConfigInput } from './config.ts'
 export { HTTP_STATUS, toWireError, jsonErrorHandler } from './http-errors.ts'
 export { chunkRoutes, type ChunkApiMesh } from './api/chunks.ts'

@@ -66,7 +66,7 @@ export interface NodeMesh {
   chunks: ChunkService
   /** What peers get from this node over both chunk transports (corrupted under faults.corruptChunks). */
   servedChunks: LocalChunks
-  /** Checks the tokens of the HTTP chunk transport (signers must be mesh members). */
+  /** Checks the tokens of the HTTP chunk transport (signers must prove the mesh key and be members). */
   peerTokens: PeerTokenVerifier
   /** Content location: DHT provider records of held blobs, have-summaries with direct peers. */
   content: MeshContent
@@ -136,11 +136,13 @@ export async function createNodeMesh(
     { labels: config.mesh.labels, load: () => chunks.inFlight(), provideIntervalMs: config.mesh.provideIntervalMs },
   )
   profiles.usePeerInfo((peerId) => content.peerInfo(peerId))
-  const peerSources = createPeerSourceFactory(host, identity)
+  const peerSources = createPeerSourceFactory(host, identity, psk ? { psk } : {})
   const directory = createMeshDirectory({ host, content, makeSources: (peerId, signal) => peerSources.sourcesFor(peerId, signal), logger })
   const allow = new Set(config.mesh.allow)
   const peerTokens = createPeerTokenVerifier({
     audience: identity.peerId,
+    // In a closed mesh a token must prove the mesh key too (its mac), as libp2p's pnet handshake does.
+    ...(psk ? { psk } : {}),
     // A member: not banned, and connected now or on the allowlist (when there is one).
     isMember: (peerId) => !host.penalties.banned(peerId) && ((allow.size > 0 && allow.has(peerId)) || host.connectedPeers().includes(peerId)),
   })

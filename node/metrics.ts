@@ -1,8 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import type { BlobIndex } from '../store/index.ts'
+import type { BlobIndex, FreeSpaceMonitor } from '../store/index.ts'
 
 /** The node's Prometheus metrics, on a registry of its own (tests run several nodes in one process). */
-export function createMetrics(blobIndex: BlobIndex) {
+export function createMetrics(blobIndex: BlobIndex, space?: FreeSpaceMonitor) {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'ak_process_' })
   const requests = new Counter({
@@ -26,6 +26,12 @@ export function createMetrics(blobIndex: BlobIndex) {
     labelNames: ['format', 'reason'],
     registers: [registry],
   })
+  const authFailures = new Counter({
+    name: 'ak_auth_failures_total',
+    help: 'Credentials refused, by reason (password, unknown_user, disabled, throttled: a password attempt refused with 429 unchecked, token, token_expired, token_user, session)',
+    labelNames: ['reason'],
+    registers: [registry],
+  })
   new Gauge({
     name: 'ak_blobs',
     help: 'Blobs in the store',
@@ -42,6 +48,24 @@ export function createMetrics(blobIndex: BlobIndex) {
       this.set(blobIndex.totals().bytes)
     },
   })
+  if (space) {
+    new Gauge({
+      name: 'ak_storage_free_bytes',
+      help: "Free bytes on the data directory's file system (as last read; uploads are refused below storage.minFreeBytes)",
+      registers: [registry],
+      collect() {
+        if (space.freeBytes !== undefined) this.set(space.freeBytes)
+      },
+    })
+    new Gauge({
+      name: 'ak_storage_min_free_bytes',
+      help: 'The configured minimum of free bytes (AK_MIN_FREE_BYTES)',
+      registers: [registry],
+      collect() {
+        this.set(space.minFreeBytes)
+      },
+    })
+  }
   const swarmBytes = new Counter({
     name: 'ak_swarm_bytes_total',
     help: 'Verified chunk bytes the swarm scheduler received, by source kind (libp2p, http, upstream)',
@@ -60,7 +84,7 @@ export function createMetrics(blobIndex: BlobIndex) {
     labelNames: ['path'],
     registers: [registry],
   })
-  return { registry, requests, duration, bytesIn, bytesOut, uploadErrors, swarmBytes, swarmChunksFailed, blobEgress }
+  return { registry, requests, duration, bytesIn, bytesOut, uploadErrors, authFailures, swarmBytes, swarmChunksFailed, blobEgress }
 }
 
 export type Metrics = ReturnType<typeof createMetrics>

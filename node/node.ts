@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
-import { gc, type Store } from '../store/index.ts'
+import { gc, SECOND, type ClientBodyLimits, type Store } from '../store/index.ts'
 import type { NodeIdentity } from '../mesh/index.ts'
 import type { FormatContext } from '../formats/core/index.ts'
 import { FORMATS, FORMAT_NAMES } from './formats.ts'
@@ -31,6 +31,7 @@ import { createScheduler, type Scheduler, type SourceDirectory, type SourceFeedb
 import { createBlobGateway } from './blob-gateway.ts'
 import { transferRoutes } from './api/transfers.ts'
 import { createUploadLimit, limitBlobReads, limitServedChunks } from './upload-limit.ts'
+import { guardParsedBodies } from './body-guard.ts'
 import { BEARER_TTL, DEFAULT_MAX_JSON_BYTES, INITIAL_ADMIN_PASSWORD_FILE } from './constants.ts'
 
 export interface RegistryNode {
@@ -41,10 +42,18 @@ export interface RegistryNode {
   /** Gets blobs this node lacks (lazy reads through the formats, eager replication, transfers). */
   scheduler: Scheduler
   config: Config
+  /** Every route the HTTP server registered (URL patterns as fastify has them), in order. */
+  routes(): readonly NodeRoute[]
   /** Starts listening; resolves with the URL. */
   listen(): Promise<string>
   /** Graceful stop: refuses new requests, lets in-flight ones finish within shutdownTimeoutMs. */
   close(): Promise<void>
+}
+
+/** One registered route: its method and URL pattern (`/npm/:repo/:name`). */
+export interface NodeRoute {
+  method: string
+  url: string
 }
 
 export interface CreateNodeOptions {
@@ -78,6 +87,8 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
       return503OnClosing: true,
       requestTimeout: 0,
       keepAliveTimeout: 72_000,
+      // request.ip (login throttling, logs) honours X-Forwarded-For only from these proxies.
+      ...(config.http.trustedProxies.length > 0 ? { trustProxy: config.http.trustedProxies } : {}),
       clientErrorHandler(err, socket) {
         // Malformed HTTP (e.g. more body bytes than Content-Length announced, parsed as a next
         // request): answer in JSON and close, instead of Node's bare 400.
@@ -89,15 +100,40 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
       },
     })
     const log = app.log
+    // Collected before any route exists: the authorisation matrix test walks this list, so a
+    // route added later without an expected answer fails it.
+    const routes: NodeRoute[] = []
+    app.addHook('onRoute', (route) => {
+      for (const method of [route.method].flat()) routes.push({ method, url: route.url })
+    })
 
     const removed = exclusive ? await store.blobs.cleanTemp() : 0
     if (removed > 0) log.info({ removed }, 'removed leftovers of unfinished uploads')
 
+    const space = store.space
+    const metrics = createMetrics(store.blobIndex, space)
     const sessions = await loadSessionSigner(config.dataDir)
-    const auth = new AuthService(store.auth, sessions, config.auth)
+    const auth = new AuthService(store.auth, sessions, {
+      ...config.auth,
+      onFailure: (f) => {
+        metrics.authFailures.inc({ reason: f.reason })
+        log.warn({ authFailure: f.reason, user: f.user, address: f.address }, 'credentials refused')
+      },
+    })
     await bootstrapAdmin(store, config, log)
 
-    const metrics = createMetrics(store.blobIndex)
+    space.onChange((low, freeBytes) => {
+      if (low) log.error({ freeBytes, minFreeBytes: space.minFreeBytes }, 'data directory short of space: uploads refused (507), /ready 503')
+      else log.info({ freeBytes, minFreeBytes: space.minFreeBytes }, 'data directory has space again: uploads accepted')
+    })
+    if (space.low) log.error({ freeBytes: space.freeBytes, minFreeBytes: space.minFreeBytes }, 'data directory short of space: uploads refused (507), /ready 503')
+    /** What every client body must keep up: the formats' reads and the JSON API's (body-guard.ts). */
+    const clientBody: ClientBodyLimits = {
+      idleTimeoutMs: config.http.bodyIdleTimeoutMs,
+      minBytesPerSecond: config.limits.minUploadBytesPerSecond,
+      rateWindowMs: config.limits.slowUploadWindowSeconds * SECOND,
+    }
+
     // One bucket on all blob egress (chunks to peers and blob GETs): limits.uploadMaxBytesPerSecond.
     const upload = createUploadLimit(config.limits.uploadMaxBytesPerSecond, (path, bytes) => metrics.blobEgress.inc({ path }, bytes))
     /** Socket → its bytesRead already added to ak_http_bytes_in_total (keep-alive sockets carry many requests). */
@@ -136,6 +172,15 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
 
     app.get('/health', async () => ({ status: 'ok' }))
     app.get('/ready', async (_request, reply) => {
+      // Short of space: balancers should send uploads elsewhere until it returns (checked again every few seconds).
+      const short = space.reason
+      if (short !== undefined) {
+        return reply.code(503).send({
+          error: 'AK_INSUFFICIENT_STORAGE',
+          message: `not ready: ${short}`,
+          details: { freeBytes: space.freeBytes, minFreeBytes: space.minFreeBytes },
+        })
+      }
       try {
         store?.db.prepare('SELECT 1').get()
         await store?.blobs.driver.check()
@@ -202,6 +247,7 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
     meshRef.current = mesh
     await app.register(
       async (api) => {
+        guardParsedBodies(api, clientBody)
         await api.register(repositoryRoutes(apiCtx))
         await api.register(userRoutes(apiCtx))
         await api.register(tokenRoutes(apiCtx))
@@ -234,7 +280,8 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
       can: (request, repo, action) => auth.can(request.principal, repo, action),
       userName: (request) => (request.principal.kind === 'user' ? request.principal.name : null),
       maxUploadBytes: config.limits.maxUploadBytes,
-      bodyIdleTimeoutMs: config.http.bodyIdleTimeoutMs,
+      clientBody,
+      uploadSessions: { idleTtlMs: config.limits.uploadSessionTtlSeconds * SECOND, maxPerUser: config.limits.maxUploadSessions },
       baseUrl: (request: FastifyRequest) => config.http.publicUrl?.replace(/\/$/, '') ?? `${request.protocol}://${request.host}`,
       uploadFailed: (format, reason) => metrics.uploadErrors.inc({ format, reason }),
       remote: config.remote,
@@ -288,6 +335,7 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
       metrics,
       scheduler,
       config,
+      routes: () => routes,
       async listen() {
         const url = await app.listen({ host: config.http.host, port: config.http.port })
         const address = app.server.address()
@@ -328,7 +376,7 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
   }
 }
 
-/** First start: create `admin`, with AK_ADMIN_PASSWORD or a random password written to a 0600 file. */
+/** First start: create `admin`, with AK_ADMIN_PASSWORD or a random password written to a 0600 file (never logged). */
 async function bootstrapAdmin(store: Store, config: Config, log: FastifyInstance['log']): Promise<void> {
   if (store.auth.userCount() > 0) return
   const given = config.adminPassword
@@ -340,7 +388,8 @@ async function bootstrapAdmin(store: Store, config: Config, log: FastifyInstance
   }
   const file = join(config.dataDir, INITIAL_ADMIN_PASSWORD_FILE)
   await writeFile(file, `${password}\n`, { mode: 0o600 })
-  log.warn({ user: 'admin', password, file }, `created user admin; its password is in ${file} (shown once here)`)
+  // The password goes to the 0600 file only: logs are collected and kept where secrets must not be.
+  log.warn({ user: 'admin', file }, `created user admin; its password is in ${file}`)
 }
 
 export { toWireError }

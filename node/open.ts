@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import { createFsDriver, createS3Driver, openStore, type BlobDriver, type Store } from '../store/index.ts'
+import { createFsDriver, createS3Driver, openStore, secureDataDir, type BlobDriver, type Store } from '../store/index.ts'
 import type { NodeIdentity } from '../mesh/index.ts'
 import type { Config } from './config.ts'
 
@@ -24,7 +24,15 @@ export function createDriver(config: Config): BlobDriver {
 export async function openDataDir(config: Config): Promise<{ identity: NodeIdentity; store: Store }> {
   // mesh/ is imported lazily: its index also loads libp2p, which maintenance commands never use.
   const { createEventSigner, loadOrCreateIdentity } = await import('../mesh/index.ts')
+  secureDataDir(config.dataDir)
   const identity = await loadOrCreateIdentity(config.dataDir)
-  const store = openStore({ dataDir: config.dataDir, driver: createDriver(config), nodeId: identity.peerId, sign: createEventSigner(identity.privateKey) })
+  const store = openStore({
+    dataDir: config.dataDir,
+    driver: createDriver(config),
+    nodeId: identity.peerId,
+    sign: createEventSigner(identity.privateKey),
+    secretKeyFile: config.secretKeyFile,
+    minFreeBytes: config.storage.minFreeBytes,
+  })
   return { identity, store }
 }

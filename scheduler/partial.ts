@@ -78,7 +78,7 @@ export class PartialFile {
    * run's files are kept only when they were made for the same manifest.
    */
   static async open(dir: string, manifest: ChunkManifest): Promise<PartialFile> {
-    await mkdir(dir, { recursive: true })
+    await mkdir(dir, { recursive: true, mode: 0o700 })
     const paths = partialPaths(dir, manifest.sha256)
     const chunks = manifest.chunks.length
     let bitmap = emptyBitmap(chunks)
@@ -100,10 +100,10 @@ export class PartialFile {
       await rm(paths.part, { force: true })
       await writeAtomically(paths.manifest, JSON.stringify(manifest))
     }
-    const fd = await open(paths.part, resumed ? 'r+' : 'w+').catch(async (err: NodeJS.ErrnoException) => {
+    const fd = await open(paths.part, resumed ? 'r+' : 'w+', 0o600).catch(async (err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err
       bitmap = emptyBitmap(chunks) // the bitmap without its bytes is worthless
-      return open(paths.part, 'w+')
+      return open(paths.part, 'w+', 0o600)
     })
     await fd.truncate(manifest.size)
     return new PartialFile(fd, manifest, paths, bitmap)
@@ -233,7 +233,7 @@ export async function removePartial(paths: PartialPaths): Promise<void> {
 
 async function writeAtomically(path: string, data: string | Uint8Array): Promise<void> {
   const tmp = `${path}.tmp`
-  const fd = await open(tmp, 'w')
+  const fd = await open(tmp, 'w', 0o600)
   try {
     await fd.writeFile(data)
     await fd.sync()

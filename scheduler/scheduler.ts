@@ -8,7 +8,9 @@ import {
   type Db,
 } from '../store/index.ts'
 import { DEFAULT_MAX_CONCURRENT_DOWNLOADS, RECENT_TRANSFERS } from './constants.ts'
-import { Download, trustedManifest, type DownloadComponents } from './download.ts'
+import type { DownloadComponents } from './download-context.ts'
+import { trustedManifest } from './download-manifest.ts'
+import { Download } from './download.ts'
 import { resolveTuning, type SchedulerLogger, type SchedulerObserver, type SchedulerTuning, type Transfer } from './options.ts'
 import { chunkBounds } from './partial.ts'
 import { createTokenBucket, type TokenBucket } from './token-bucket.ts'

@@ -3,14 +3,19 @@ import { createWriteStream } from 'node:fs'
 import { mkdir, open, readdir, rm, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
-import { HashingTransform, idleWatchdog } from './stream-guards.ts'
+import { bodyWatchdog, HashingTransform, type ClientBodyLimits } from './stream-guards.ts'
 import { pipeline } from 'node:stream/promises'
 import type { BlobDriver, ByteRange, DriverObject } from './blob-driver.ts'
 import { createParallelHasher, type BlobDigests, type ExpectedDigests } from './digests.ts'
-import { AkError, ClientAbortedError, DigestMismatchError, SizeMismatchError } from './errors.ts'
+import { AkError, ClientAbortedError, DigestMismatchError, InsufficientStorageError, isStorageFull, SizeMismatchError } from './errors.ts'
 import { BLOB_IO_BUFFER } from './constants.ts'
+import type { FreeSpaceMonitor } from './free-space.ts'
 
-export interface IngestOptions {
+/**
+ * How an ingest is bounded. A client's body also passes the node's ClientBodyLimits
+ * (`...ctx.clientBody`): no long silence (idleTimeoutMs) and a minimum rate over a window.
+ */
+export interface IngestOptions extends Partial<ClientBodyLimits> {
   /** Refuse (BodyTooLargeError) once more than this many bytes arrive. */
   maxBytes?: number | undefined
   /** The exact size the sender announced (Content-Length); a different count is SizeMismatchError. */
@@ -18,8 +23,11 @@ export interface IngestOptions {
   /** Digests the sender announced; any mismatch is DigestMismatchError and nothing is stored. */
   expected?: ExpectedDigests | undefined
   signal?: AbortSignal | undefined
-  /** Fail with BodyTimeoutError when no byte arrives for this long. */
-  idleTimeoutMs?: number | undefined
+}
+
+export interface BlobStoreOptions {
+  /** Free space of the temp dir's file system: ingest refuses to start while it is short. */
+  space?: FreeSpaceMonitor | undefined
 }
 
 /**
@@ -46,6 +54,12 @@ export interface BlobStore {
   rehash(sha256: string): Promise<BlobDigests>
   /** Removes leftovers of ingests that never finished. Call only while no ingest runs. */
   cleanTemp(): Promise<number>
+  /**
+   * Throws InsufficientStorageError while the temp dir's file system is short of space (below the
+   * configured minimum, or when `bytes` more would take it below). ingest() checks by itself; a
+   * format that writes temp files of its own (OCI chunked uploads) calls it before taking bytes.
+   */
+  checkSpace(bytes?: number): void
 }
 
 /** Throws DigestMismatchError unless every announced digest matches. */
@@ -62,26 +76,49 @@ function checkExpected(digests: BlobDigests, expected: ExpectedDigests = {}): vo
   }
 }
 
-export function createBlobStore(driver: BlobDriver, tempDir: string): BlobStore {
-  return new DefaultBlobStore(driver, tempDir)
+export function createBlobStore(driver: BlobDriver, tempDir: string, options: BlobStoreOptions = {}): BlobStore {
+  return new DefaultBlobStore(driver, tempDir, options.space)
+}
+
+/** The domain error of a write that failed for lack of space. */
+function storageFull(err: unknown): InsufficientStorageError {
+  return new InsufficientStorageError(`insufficient storage: ${(err as Error).message}`)
 }
 
 class DefaultBlobStore implements BlobStore {
   constructor(
     readonly driver: BlobDriver,
     private readonly tempDir: string,
+    private readonly space: FreeSpaceMonitor | undefined,
   ) {}
 
+  checkSpace(bytes?: number): void {
+    this.space?.check(bytes)
+  }
+
   async ingest(source: Readable, options: IngestOptions = {}): Promise<BlobDigests> {
-    await mkdir(this.tempDir, { recursive: true })
+    // Refused before a byte is read: the client sees 507 instead of a disk filling up under it.
+    this.checkSpace(options.expectedSize)
+    try {
+      return await this.ingestToTemp(source, options)
+    } catch (err) {
+      if (!(err instanceof InsufficientStorageError) && !isStorageFull(err)) throw err
+      // The temp file is gone by now: read the space that is left, for the next upload and /ready.
+      void this.space?.refresh()
+      throw err instanceof InsufficientStorageError ? err : storageFull(err)
+    }
+  }
+
+  private async ingestToTemp(source: Readable, options: IngestOptions): Promise<BlobDigests> {
+    await mkdir(this.tempDir, { recursive: true, mode: 0o700 })
     const tempPath = join(this.tempDir, `ingest-${Date.now()}-${randomBytes(8).toString('hex')}`)
     let moved = false
     let hashing: HashingTransform | undefined
     try {
-      const watchdog = idleWatchdog(options.idleTimeoutMs, options.signal)
+      const watchdog = bodyWatchdog(options, { parent: options.signal, source })
       hashing = new HashingTransform(createParallelHasher(), options.maxBytes, watchdog.touch)
       // flush: fsync before 'close', so the bytes are durable before the rename publishes them.
-      const sink = createWriteStream(tempPath, { flags: 'wx', mode: 0o644, flush: true, highWaterMark: BLOB_IO_BUFFER })
+      const sink = createWriteStream(tempPath, { flags: 'wx', mode: 0o600, flush: true, highWaterMark: BLOB_IO_BUFFER })
       let sourceFailed: unknown
       source.once('error', (err) => {
         sourceFailed ??= err
@@ -91,6 +128,8 @@ class DefaultBlobStore implements BlobStore {
       } catch (err) {
         if (err instanceof AkError) throw err
         if (watchdog.signal.aborted && watchdog.signal.reason instanceof AkError) throw watchdog.signal.reason
+        // The disk filled (the sink failed): not the client's doing, whatever the source says.
+        if (isStorageFull(err) || isStorageFull(sink.errored)) throw storageFull(sink.errored ?? err)
         // The source may have failed before the listener above was attached (a client gone while
         // ingest awaited mkdir): its errored state says so, and the raw ECONNRESET must not
         // surface as a 500 and an unexplained failure reason.
@@ -116,6 +155,16 @@ class DefaultBlobStore implements BlobStore {
   }
 
   async adopt(filePath: string, digests: BlobDigests, expected?: ExpectedDigests): Promise<BlobDigests> {
+    try {
+      return await this.adoptFile(filePath, digests, expected)
+    } catch (err) {
+      if (!isStorageFull(err)) throw err
+      void this.space?.refresh()
+      throw storageFull(err)
+    }
+  }
+
+  private async adoptFile(filePath: string, digests: BlobDigests, expected?: ExpectedDigests): Promise<BlobDigests> {
     const handle = await open(filePath, 'r+')
     try {
       const { size } = await handle.stat()

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3'
-import { readdirSync, readFileSync } from 'node:fs'
+import { chmodSync, closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { MigrationError } from './errors.ts'
@@ -7,8 +7,20 @@ import { SQLITE_BUSY_TIMEOUT, SQLITE_WAL_AUTOCHECKPOINT_PAGES } from './constant
 
 export type Db = Database.Database
 
-/** The migrations/ folder of this checkout. */
-export const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'migrations')
+/**
+ * The package root: the nearest folder above this file that holds package.json. This file runs
+ * from store/ (the sources) or from dist/store/ (the build), so a fixed '..' would not do.
+ */
+function packageRoot(): string {
+  const here = dirname(fileURLToPath(import.meta.url))
+  for (let dir = here; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir
+    if (dirname(dir) === dir) return join(here, '..')
+  }
+}
+
+/** The migrations/ folder of the package (beside package.json, not compiled). */
+export const MIGRATIONS_DIR = join(packageRoot(), 'migrations')
 
 export interface OpenDbOptions {
   /** @default MIGRATIONS_DIR */
@@ -16,8 +28,26 @@ export interface OpenDbOptions {
   readonly?: boolean
 }
 
+/**
+ * The database and its WAL and shared-memory files are readable by this user only. SQLite creates
+ * a new database 0644 and gives -wal and -shm the database file's mode, so the file is made 0600
+ * before SQLite first opens it, and files of older nodes are tightened.
+ */
+function ownerOnly(file: string): void {
+  if (file === ':memory:' || file === '') return
+  closeSync(openSync(file, 'a', 0o600))
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      chmodSync(f, 0o600)
+    } catch {
+      // -wal/-shm absent, or not ours to change
+    }
+  }
+}
+
 /** Opens (or creates) the metadata database in WAL mode and applies pending migrations. */
 export function openDb(file: string, options: OpenDbOptions = {}): Db {
+  if (!options.readonly) ownerOnly(file)
   const db = new Database(file, { readonly: options.readonly ?? false })
   try {
     db.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT}`)

@@ -38,6 +38,12 @@ export const ClientAbortedError = define('AK_CLIENT_ABORTED', 'ClientAbortedErro
 export type ClientAbortedError = InstanceType<typeof ClientAbortedError>
 export const BodyTimeoutError = define('AK_BODY_TIMEOUT', 'BodyTimeoutError')
 export type BodyTimeoutError = InstanceType<typeof BodyTimeoutError>
+/** A client's body arrived slower than the minimum rate over the sliding window (a slow-loris upload). */
+export const UploadTooSlowError = define('AK_UPLOAD_TOO_SLOW', 'UploadTooSlowError')
+export type UploadTooSlowError = InstanceType<typeof UploadTooSlowError>
+/** The data directory's file system is full, or its free space is below the configured minimum. */
+export const InsufficientStorageError = define('AK_INSUFFICIENT_STORAGE', 'InsufficientStorageError')
+export type InsufficientStorageError = InstanceType<typeof InsufficientStorageError>
 export const InvalidPathError = define('AK_INVALID_PATH', 'InvalidPathError')
 export type InvalidPathError = InstanceType<typeof InvalidPathError>
 export const InvalidInputError = define('AK_INVALID_INPUT', 'InvalidInputError')
@@ -104,8 +110,30 @@ export const ERROR_CODES: readonly string[] = [
   UserExistsError, GroupNotFoundError, GroupExistsError, TokenNotFoundError, UnauthorizedError, ForbiddenError,
   TooManyAttemptsError, NotFoundError, MethodNotAllowedError, RangeNotSatisfiableError, MigrationError,
   DataDirLockedError, StorageError, ShuttingDownError, UpstreamUnavailableError, UpstreamTimeoutError,
-  UpstreamInvalidError,
+  UpstreamInvalidError, UploadTooSlowError, InsufficientStorageError,
 ].map((c) => c.code)
+
+/** Error codes of a full disk or quota: the file system's (errno) and SQLite's. */
+const STORAGE_FULL_CODES: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL'])
+
+/** Whether `err` (or its cause) says the storage is full. */
+export function isStorageFull(err: unknown): boolean {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code
+    if (typeof code === 'string' && STORAGE_FULL_CODES.has(code)) return true
+  }
+  return false
+}
+
+/**
+ * A platform failure that has a domain meaning, as that domain error (ENOSPC, EDQUOT and
+ * SQLITE_FULL → InsufficientStorageError); anything else as it is. Every protocol's error
+ * mapping calls it first, so a full disk is 507 wherever it surfaces.
+ */
+export function toDomainError(err: unknown): unknown {
+  if (err instanceof AkError || !isStorageFull(err)) return err
+  return new InsufficientStorageError(`insufficient storage: ${(err as Error).message}`)
+}
 
 export function isAkError(err: unknown): err is AkError {
   return err instanceof AkError

@@ -24,7 +24,7 @@ class FsDriver implements BlobDriver {
   async putFile(key: string, filePath: string): Promise<void> {
     const target = this.file(key)
     const dir = dirname(target)
-    await mkdir(dir, { recursive: true })
+    await mkdir(dir, { recursive: true, mode: 0o700 })
     await rename(filePath, target)
     // The rename is durable only once the directory entry is on disk.
     const handle = await open(dir, 'r')
@@ -89,7 +89,7 @@ class FsDriver implements BlobDriver {
   }
 
   async check(): Promise<void> {
-    await mkdir(this.root, { recursive: true })
+    await mkdir(this.root, { recursive: true, mode: 0o700 })
     await stat(this.root)
   }
 }

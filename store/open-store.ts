@@ -1,7 +1,8 @@
-import { mkdirSync } from 'node:fs'
+import { chmodSync, mkdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { openDb, type Db } from './db.ts'
 import { createBlobStore, type BlobStore } from './blob-store.ts'
+import { createFreeSpaceMonitor, type FreeSpaceMonitor } from './free-space.ts'
 import type { BlobDriver } from './blob-driver.ts'
 import { createBlobIndex, type BlobIndex } from './blob-index.ts'
 import { createReplicationLog, type EventSigner, type ReplicationLog } from './replication-log.ts'
@@ -9,6 +10,8 @@ import { createRepositoryStore, type RepositoryStore } from './repositories.ts'
 import { createArtifactStore, type ArtifactStore } from './artifacts.ts'
 import { createAuthStore, type AuthStore } from './auth-store.ts'
 import { createPointerStore, type PointerStore } from './pointers.ts'
+import { createSecretBox, loadOrCreateSecretKey, SECRET_KEY_FILE } from './secret-box.ts'
+import { sealPlainSecrets } from './repository-secrets.ts'
 
 export interface Store {
   db: Db
@@ -20,6 +23,8 @@ export interface Store {
   /** Mutable pointers (npm dist-tags…): last writer wins by HLC across the mesh. */
   pointers: PointerStore
   auth: AuthStore
+  /** Free space of the data directory's file system (uploads are refused while it is short). */
+  space: FreeSpaceMonitor
   close(): void
 }
 
@@ -33,18 +38,54 @@ export interface OpenStoreInit {
   /** @default `${dataDir}/metadata.db` */
   dbFile?: string
   migrationsDir?: string
+  /**
+   * File of the secret key that seals upstream credentials. A file named here must exist; the
+   * default one is created on first use. @default `${dataDir}/secret-key`
+   */
+  secretKeyFile?: string
+  /** Writes are refused while the data directory's file system has less free space than this. @default 0 (only a full disk) */
+  minFreeBytes?: number
+}
+
+/**
+ * The data directory is the node's alone: 0700, so nothing in it (blobs, uploads, keys, the
+ * database) is readable by other users whatever mode a file got. An existing directory is
+ * tightened; one this process does not own is left as it is.
+ */
+export function secureDataDir(dataDir: string): void {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+  try {
+    if ((statSync(dataDir).mode & 0o077) !== 0) chmodSync(dataDir, 0o700)
+  } catch {
+    // not ours to change (EPERM): the operator decided
+  }
 }
 
 /** Opens the metadata database (applying migrations) and the blob store of a data directory. */
 export function openStore(init: OpenStoreInit): Store {
-  mkdirSync(init.dataDir, { recursive: true })
+  secureDataDir(init.dataDir)
+  const key = init.secretKeyFile
+    ? loadOrCreateSecretKey(init.secretKeyFile, { create: false })
+    : loadOrCreateSecretKey(join(init.dataDir, SECRET_KEY_FILE))
+  const secrets = createSecretBox(key)
   const db = openDb(init.dbFile ?? join(init.dataDir, 'metadata.db'), { migrationsDir: init.migrationsDir })
-  const blobs = createBlobStore(init.driver, join(init.dataDir, 'tmp'))
+  try {
+    sealPlainSecrets(db, secrets)
+  } catch (err) {
+    db.close()
+    throw err
+  }
+  const space = createFreeSpaceMonitor({ path: init.dataDir, minFreeBytes: init.minFreeBytes ?? 0 })
+  const blobs = createBlobStore(init.driver, join(init.dataDir, 'tmp'), { space })
   const blobIndex = createBlobIndex(db)
   const log = createReplicationLog(db, init.nodeId, { sign: init.sign })
-  const repositories = createRepositoryStore(db, log)
+  const repositories = createRepositoryStore(db, log, secrets)
   const artifacts = createArtifactStore(db, blobIndex, log)
   const auth = createAuthStore(db)
   const pointers = createPointerStore(db, log)
-  return { db, blobs, blobIndex, log, repositories, artifacts, pointers, auth, close: () => db.close() }
+  const close = () => {
+    space.close()
+    db.close()
+  }
+  return { db, blobs, blobIndex, log, repositories, artifacts, pointers, auth, space, close }
 }

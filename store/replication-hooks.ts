@@ -40,6 +40,15 @@ export interface FormatReplicationHooks {
    * Without it every path of an immutable repository is immutable.
    */
   isMutablePath?(path: string): boolean
+  /**
+   * Why `path` is not a path this format writes (a name its clients refuse, a layout it never
+   * uses), or undefined when it is one. Peers are hostile input like any client: the applier
+   * leaves a refused path unmaterialised (its events stay in the log) and reports it. Paths that
+   * fail the store's own rules (validateArtifactPath) never reach this hook.
+   */
+  pathProblem?(path: string): string | undefined
+  /** The same for a replicated pointer name (an npm dist-tag's package and tag, say). */
+  pointerProblem?(name: string): string | undefined
   /** A replicated event changed (repo, path) of a repository of this format. */
   artifactChanged?(change: ReplicatedArtifactChange): void
   /** A replicated pointer of a repository of this format changed. */

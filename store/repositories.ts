@@ -2,6 +2,8 @@ import type { Db } from './db.ts'
 import type { ReplicationLog } from './replication-log.ts'
 import { RepositoryExistsError, RepositoryNotFoundError } from './errors.ts'
 import { validateRepositoryKey } from './paths.ts'
+import { LOCAL_SECRET_SETTINGS, openSettings, sealSettings } from './repository-secrets.ts'
+import type { SecretBox } from './secret-box.ts'
 
 export type RepositoryType = 'local' | 'remote' | 'virtual'
 
@@ -62,14 +64,15 @@ interface RepoRow {
   updated_at: number
 }
 
-function fromRow(r: RepoRow): Repository {
+function fromRow(r: RepoRow, secrets: SecretBox | undefined): Repository {
+  const settings = JSON.parse(r.settings) as RepositorySettings
   return {
     key: r.key,
     format: r.format,
     type: r.type,
     description: r.description,
     public: r.public === 1,
-    settings: JSON.parse(r.settings) as RepositorySettings,
+    settings: secrets ? openSettings(secrets, r.key, settings) : settings,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   }
@@ -80,13 +83,6 @@ export function isLocalOnly(settings: RepositorySettings): boolean {
   const r = settings.replication
   return r !== null && typeof r === 'object' && (r as { mode?: unknown }).mode === 'local-only'
 }
-
-/**
- * Secrets a repository's settings may hold that never leave the node: a remote repository's
- * upstream credentials. Replicated settings carry the upstream URL only; each node that proxies the
- * same upstream keeps its own credentials (applied events preserve them, see mesh/sync/apply.ts).
- */
-export const LOCAL_SECRET_SETTINGS = ['username', 'password'] as const
 
 /** The settings as they travel in replication events: without upstream credentials. */
 export function replicatedSettings(settings: RepositorySettings): RepositorySettings {
@@ -101,7 +97,12 @@ function describe(r: Repository): Record<string, unknown> {
   return { format: r.format, type: r.type, description: r.description, public: r.public, settings: replicatedSettings(r.settings) }
 }
 
-export function createRepositoryStore(db: Db, log: ReplicationLog): RepositoryStore {
+/**
+ * The repositories table. With `secrets`, upstream credentials are sealed when written and opened
+ * when read (store/repository-secrets.ts); without (unit tests), they are stored as given.
+ */
+export function createRepositoryStore(db: Db, log: ReplicationLog, secrets?: SecretBox): RepositoryStore {
+  const stored = (key: string, settings: RepositorySettings): string => JSON.stringify(secrets ? sealSettings(secrets, key, settings) : settings)
   const get = db.prepare('SELECT * FROM repositories WHERE key = ?')
   const list = db.prepare('SELECT * FROM repositories ORDER BY key')
   const insert = db.prepare(`INSERT INTO repositories (key, format, type, description, public, settings, created_at, updated_at)
@@ -152,14 +153,14 @@ export function createRepositoryStore(db: Db, log: ReplicationLog): RepositorySt
   const store: RepositoryStore = {
     get: (key) => {
       const r = get.get(key) as RepoRow | undefined
-      return r ? fromRow(r) : undefined
+      return r ? fromRow(r, secrets) : undefined
     },
     require: (key) => {
       const r = store.get(key)
       if (!r) throw new RepositoryNotFoundError(`repository '${key}' does not exist`, { repo: key })
       return r
     },
-    list: () => (list.all() as RepoRow[]).map(fromRow),
+    list: () => (list.all() as RepoRow[]).map((r) => fromRow(r, secrets)),
     create: db.transaction((input: RepositoryInput) => {
       validateRepositoryKey(input.key)
       if (get.get(input.key)) throw new RepositoryExistsError(`repository '${input.key}' already exists`)
@@ -169,7 +170,7 @@ export function createRepositoryStore(db: Db, log: ReplicationLog): RepositorySt
         type: input.type,
         description: input.description ?? '',
         public: input.public ? 1 : 0,
-        settings: JSON.stringify(input.settings ?? {}),
+        settings: stored(input.key, input.settings ?? {}),
         now: Date.now(),
       })
       const repo = store.require(input.key)
@@ -182,7 +183,7 @@ export function createRepositoryStore(db: Db, log: ReplicationLog): RepositorySt
         key,
         description: patch.description ?? current.description,
         public: (patch.public ?? current.public) ? 1 : 0,
-        settings: JSON.stringify(patch.settings ?? current.settings),
+        settings: stored(key, patch.settings ?? current.settings),
         now: Date.now(),
       })
       const repo = store.require(key)

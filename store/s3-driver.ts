@@ -1,21 +1,8 @@
 import { createReadStream } from 'node:fs'
 import { unlink } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  S3ServiceException,
-  UploadPartCommand,
-  type CompletedPart,
-} from '@aws-sdk/client-s3'
+import type * as S3Sdk from '@aws-sdk/client-s3'
+import type { CompletedPart, S3Client } from '@aws-sdk/client-s3'
 import type { BlobDriver, ByteRange, DriverObject } from './blob-driver.ts'
 import { BlobNotFoundError, StorageError } from './errors.ts'
 import { BLOB_IO_BUFFER, DEFAULT_S3_PART_SIZE, DEFAULT_S3_QUEUE_SIZE } from './constants.ts'
@@ -39,13 +26,24 @@ export interface S3DriverInit {
   queueSize?: number | undefined
 }
 
+type Sdk = typeof S3Sdk
+let sdkLoading: Promise<Sdk> | undefined
+
+/**
+ * The AWS SDK is imported on a driver's first request, not with this module: it costs about
+ * 0.3 s and tens of MiB at start-up, which a node on the filesystem backend never needs.
+ */
+function loadSdk(): Promise<Sdk> {
+  return (sdkLoading ??= import('@aws-sdk/client-s3'))
+}
+
 /** S3 driver: one object per blob at <prefix>sha256/ab/<digest>, multipart for large blobs. */
 export function createS3Driver(init: S3DriverInit): BlobDriver {
   return new S3Driver(init)
 }
 
-function isNotFound(err: unknown): boolean {
-  if (err instanceof S3ServiceException) {
+function isNotFound(sdk: Sdk, err: unknown): boolean {
+  if (err instanceof sdk.S3ServiceException) {
     return err.$metadata.httpStatusCode === 404 || err.name === 'NoSuchKey' || err.name === 'NotFound'
   }
   return false
@@ -53,7 +51,8 @@ function isNotFound(err: unknown): boolean {
 
 class S3Driver implements BlobDriver {
   readonly kind = 's3'
-  private readonly client: S3Client
+  private readonly init: S3DriverInit
+  private connecting: Promise<{ sdk: Sdk; client: S3Client }> | undefined
   private readonly bucket: string
   private readonly prefix: string
   private readonly partSize: number
@@ -64,7 +63,17 @@ class S3Driver implements BlobDriver {
     this.prefix = init.prefix ?? ''
     this.partSize = init.partSize ?? DEFAULT_S3_PART_SIZE
     this.queueSize = init.queueSize ?? DEFAULT_S3_QUEUE_SIZE
-    this.client = new S3Client({
+    this.init = init
+  }
+
+  /** The SDK and the client, made on first use (loadSdk). */
+  private s3(): Promise<{ sdk: Sdk; client: S3Client }> {
+    return (this.connecting ??= loadSdk().then((sdk) => ({ sdk, client: this.newClient(sdk) })))
+  }
+
+  private newClient(sdk: Sdk): S3Client {
+    const init = this.init
+    return new sdk.S3Client({
       endpoint: init.endpoint,
       region: init.region ?? 'us-east-1',
       forcePathStyle: init.forcePathStyle ?? false,
@@ -91,9 +100,10 @@ class S3Driver implements BlobDriver {
   async putFile(key: string, filePath: string, size: number): Promise<void> {
     const Key = this.objectKey(key)
     try {
+      const { sdk, client } = await this.s3()
       if (size <= this.partSize) {
-        await this.client.send(
-          new PutObjectCommand({
+        await client.send(
+          new sdk.PutObjectCommand({
             Bucket: this.bucket,
             Key,
             Body: createReadStream(filePath, { highWaterMark: BLOB_IO_BUFFER }),
@@ -102,7 +112,7 @@ class S3Driver implements BlobDriver {
           }),
         )
       } else {
-        await this.putMultipart(Key, filePath, size)
+        await this.putMultipart(sdk, client, Key, filePath, size)
       }
     } catch (err) {
       throw new StorageError(`S3 upload of blob ${key} failed: ${(err as Error).message}`)
@@ -110,9 +120,9 @@ class S3Driver implements BlobDriver {
     await unlink(filePath)
   }
 
-  private async putMultipart(Key: string, filePath: string, size: number): Promise<void> {
-    const { UploadId } = await this.client.send(
-      new CreateMultipartUploadCommand({ Bucket: this.bucket, Key, ContentType: 'application/octet-stream' }),
+  private async putMultipart(sdk: Sdk, client: S3Client, Key: string, filePath: string, size: number): Promise<void> {
+    const { UploadId } = await client.send(
+      new sdk.CreateMultipartUploadCommand({ Bucket: this.bucket, Key, ContentType: 'application/octet-stream' }),
     )
     const count = Math.ceil(size / this.partSize)
     const parts: CompletedPart[] = []
@@ -122,8 +132,8 @@ class S3Driver implements BlobDriver {
         const index = next++
         const start = index * this.partSize
         const end = Math.min(size, start + this.partSize) - 1
-        const out = await this.client.send(
-          new UploadPartCommand({
+        const out = await client.send(
+          new sdk.UploadPartCommand({
             Bucket: this.bucket,
             Key,
             UploadId,
@@ -137,50 +147,57 @@ class S3Driver implements BlobDriver {
     }
     try {
       await Promise.all(Array.from({ length: Math.min(this.queueSize, count) }, worker))
-      await this.client.send(
-        new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId, MultipartUpload: { Parts: parts } }),
+      await client.send(
+        new sdk.CompleteMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId, MultipartUpload: { Parts: parts } }),
       )
     } catch (err) {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId })).catch(() => {})
+      await client.send(new sdk.AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId })).catch(() => {})
       throw err
     }
   }
 
   async read(key: string, range?: ByteRange): Promise<Readable> {
+    const { sdk, client } = await this.s3()
     try {
-      const out = await this.client.send(
-        new GetObjectCommand({
+      const Key = this.objectKey(key)
+      const out = await client.send(
+        new sdk.GetObjectCommand({
           Bucket: this.bucket,
-          Key: this.objectKey(key),
+          Key,
           Range: range ? `bytes=${range.start}-${range.end}` : undefined,
         }),
       )
       return out.Body as Readable
     } catch (err) {
-      if (isNotFound(err)) throw new BlobNotFoundError(`blob ${key} not found`)
+      if (isNotFound(sdk, err)) throw new BlobNotFoundError(`blob ${key} not found`)
       throw new StorageError(`S3 read of blob ${key} failed: ${(err as Error).message}`)
     }
   }
 
   async stat(key: string): Promise<DriverObject | undefined> {
+    const { sdk, client } = await this.s3()
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }))
+      const Key = this.objectKey(key)
+      const out = await client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key }))
       return { key, size: out.ContentLength ?? 0, mtimeMs: out.LastModified?.getTime() ?? 0 }
     } catch (err) {
-      if (isNotFound(err)) return undefined
+      if (isNotFound(sdk, err)) return undefined
       throw new StorageError(`S3 stat of blob ${key} failed: ${(err as Error).message}`)
     }
   }
 
   async delete(key: string): Promise<void> {
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }))
+    const Key = this.objectKey(key)
+    const { sdk, client } = await this.s3()
+    await client.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key }))
   }
 
   async *list(): AsyncIterable<DriverObject> {
+    const { sdk, client } = await this.s3()
     let token: string | undefined
     do {
-      const out = await this.client.send(
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${this.prefix}sha256/`, ContinuationToken: token }),
+      const out = await client.send(
+        new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${this.prefix}sha256/`, ContinuationToken: token }),
       )
       for (const o of out.Contents ?? []) {
         const key = o.Key?.slice(o.Key.lastIndexOf('/') + 1) ?? ''
@@ -191,6 +208,7 @@ class S3Driver implements BlobDriver {
   }
 
   async check(): Promise<void> {
-    await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }))
+    const { sdk, client } = await this.s3()
+    await client.send(new sdk.HeadBucketCommand({ Bucket: this.bucket }))
   }
 }

@@ -3,11 +3,12 @@
  * blob from a holder (`ak serve`, no caps) to this process, at several pipeline depths, with no
  * scheduler, disk write or stream behind it — against a plain GET of the same blob.
  *   node bin/run-ts.mjs bench/swarm/source-probe.ts   (AK_BENCH_TRANSPORT_BYTES, default 256 MiB)
- * It signs peer tokens with the identity of a second (connected) node, read from its data dir.
+ * It signs peer tokens with the identity of a second (connected) node, read from its data dir,
+ * and the mesh key (the holder asks tokens to prove it).
  */
 import { createHash } from 'node:crypto'
 import { Agent, request } from 'undici'
-import { createHttpChunkSource, loadOrCreateIdentity } from '../../mesh/index.ts'
+import { createHttpChunkSource, loadOrCreateIdentity, parseMeshKey } from '../../mesh/index.ts'
 import { newMeshKey } from '../../test/mesh/mesh-helpers.ts'
 import { createLazyRepo, makeBlobFile, MiB, publishFile, startSwarmNode, waitFullMesh, waitKnown, waitRepo } from '../../test/swarm/swarm-helpers.ts'
 
@@ -35,7 +36,7 @@ try {
   log(`plain GET ${(await plain()).toFixed(1)} MiB/s`)
   for (const depth of [1, 2, 4, 8, 16]) {
     const dispatcher = new Agent({ connections: 64 })
-    const source = createHttpChunkSource({ identity, peerId: holder.peerId, baseUrl: holder.node.url, dispatcher })
+    const source = createHttpChunkSource({ identity, peerId: holder.peerId, baseUrl: holder.node.url, dispatcher, psk: parseMeshKey(key) })
     let next = 0
     const t0 = performance.now()
     await Promise.all(

@@ -1,4 +1,5 @@
 import semver from 'semver'
+import type { FastifyRequest } from 'fastify'
 import {
   ArtifactNotFoundError,
   ImmutableArtifactError,
@@ -51,12 +52,12 @@ export function versionsIn(ctx: FormatContext, repoKey: string, name: string): S
 
 /**
  * The versions a read through `repo` sees: a local repository's own, or a virtual one's
- * members merged, the first member holding a version winning it.
+ * members the caller may read merged, the first member holding a version winning it.
  */
-export function visibleVersions(ctx: FormatContext, repo: Repository, name: string): StoredVersion[] {
+export function visibleVersions(ctx: FormatContext, request: FastifyRequest, repo: Repository, name: string): StoredVersion[] {
   const seen = new Set<string>()
   const out: StoredVersion[] = []
-  for (const member of readOrder(ctx, repo)) {
+  for (const member of readOrder(ctx, request, repo)) {
     for (const v of versionsIn(ctx, member.key, name)) {
       const key = versionKey(v.entry.vers)
       if (seen.has(key)) continue

@@ -11,19 +11,20 @@ const CRATE_NAME = /^[A-Za-z][A-Za-z0-9_-]*$/
 /** Names Windows cannot create as files; cargo refuses to package them and so do we. */
 const RESERVED = new Set(['con', 'prn', 'aux', 'nul', ...[1, 2, 3, 4, 5, 6, 7, 8, 9].flatMap((n) => [`com${n}`, `lpt${n}`])])
 
+/** Why `name` is not a crate name a registry may accept (crates.io's rules), or undefined. */
+export function crateNameProblem(name: unknown, what = 'crate name'): string | undefined {
+  if (typeof name !== 'string' || name === '') return `the ${what} must be a non-empty string`
+  if (name.length > MAX_CRATE_NAME_LENGTH) return `the ${what} \`${name.slice(0, 80)}\` is too long (max ${MAX_CRATE_NAME_LENGTH} characters)`
+  if (!CRATE_NAME.test(name)) return `invalid ${what} \`${name}\`: use ASCII letters, digits, \`-\` and \`_\`, starting with a letter`
+  if (RESERVED.has(name.toLowerCase())) return `the ${what} \`${name}\` is a reserved name`
+  return undefined
+}
+
 /** Throws InvalidInputError unless `name` is a crate name a registry may accept. */
 export function validateCrateName(name: unknown, what = 'crate name'): string {
-  if (typeof name !== 'string' || name === '') throw new InvalidInputError(`the ${what} must be a non-empty string`)
-  if (name.length > MAX_CRATE_NAME_LENGTH) {
-    throw new InvalidInputError(`the ${what} \`${name.slice(0, 80)}\` is too long (max ${MAX_CRATE_NAME_LENGTH} characters)`)
-  }
-  if (!CRATE_NAME.test(name)) {
-    throw new InvalidInputError(
-      `invalid ${what} \`${name}\`: use ASCII letters, digits, \`-\` and \`_\`, starting with a letter`,
-    )
-  }
-  if (RESERVED.has(name.toLowerCase())) throw new InvalidInputError(`the ${what} \`${name}\` is a reserved name`)
-  return name
+  const problem = crateNameProblem(name, what)
+  if (problem !== undefined) throw new InvalidInputError(problem)
+  return name as string
 }
 
 /**
@@ -57,12 +58,19 @@ const PRE = '(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)'
 const SEMVER = new RegExp(`^${NUM}\\.${NUM}\\.${NUM}(?:-${PRE}(?:\\.${PRE})*)?(?:\\+[0-9A-Za-z-]+(?:\\.[0-9A-Za-z-]+)*)?$`)
 const MAX_VERSION_LENGTH = 128
 
+/** Why `vers` is not a strict semver version (cargo's rule), or undefined. */
+export function versionProblem(vers: unknown): string | undefined {
+  if (typeof vers !== 'string' || vers.length > MAX_VERSION_LENGTH || !SEMVER.test(vers)) {
+    return `invalid version \`${String(vers).slice(0, 80)}\`: expected a semver version like 1.2.3`
+  }
+  return undefined
+}
+
 /** Throws InvalidInputError unless `vers` is a strict semver version (cargo's rule). */
 export function validateVersion(vers: unknown): string {
-  if (typeof vers !== 'string' || vers.length > MAX_VERSION_LENGTH || !SEMVER.test(vers)) {
-    throw new InvalidInputError(`invalid version \`${String(vers).slice(0, 80)}\`: expected a semver version like 1.2.3`)
-  }
-  return vers
+  const problem = versionProblem(vers)
+  if (problem !== undefined) throw new InvalidInputError(problem)
+  return vers as string
 }
 
 /** A version without its build metadata: cargo and crates.io treat 1.0.0+a and 1.0.0+b as the same version. */

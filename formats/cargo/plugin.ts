@@ -6,11 +6,12 @@ import {
   NotFoundError,
   NotImplementedError,
   RepositoryNotFoundError,
+  guardedBody,
   validateRepositoryKey,
   type Repository,
 } from '../../store/index.ts'
 import type { FormatContext } from '../core/index.ts'
-import { contentLength, deployTarget, findRepository, readOrder, sendBlob, streamRawBodies } from '../core/index.ts'
+import { contentLength, deployTarget, findRepository, readOrder, requireSignedInOrPublic, sendBlob, streamRawBodies } from '../core/index.ts'
 import {
   CARGO_FORMAT,
   CRATE_CONTENT_TYPE,
@@ -89,7 +90,7 @@ export function cargoPlugin(ctx: FormatContext) {
       const name = parseIndexPath(request.params['*'])
       if (!name) throw new NotFoundError(`'${request.params['*']}' is not an index file path`)
       if (repo.type === 'remote') return serveRemoteIndexFile(ctx, request, reply, repo, request.params['*'], base(request, repo))
-      const versions = visibleVersions(ctx, repo, name).filter((v) => v.entry.name.toLowerCase() === name)
+      const versions = visibleVersions(ctx, request, repo, name).filter((v) => v.entry.name.toLowerCase() === name)
       if (versions.length === 0) throw new NotFoundError(`crate \`${name}\` does not exist in repository '${repo.key}'`)
       const lastModified = Math.max(...versions.map((v) => v.artifact.updatedAt))
       return sendGenerated(request, reply, renderIndexFile(versions), INDEX_CONTENT_TYPE, lastModified)
@@ -102,14 +103,14 @@ export function cargoPlugin(ctx: FormatContext) {
       const limits = { maxJsonBytes: MAX_PUBLISH_JSON_BYTES, maxCrateBytes }
       try {
         const announced = contentLength(request, maxCrateBytes + MAX_PUBLISH_JSON_BYTES + 8)
-        const reader = new PublishBodyReader(request.raw)
+        // The whole body is guarded (silence, minimum rate), the metadata part as the .crate part.
+        const reader = new PublishBodyReader(guardedBody(request.raw, ctx.clientBody))
         const { entry, about } = parsePublishMetadata(await readPublishJson(reader, limits))
         precheckPublish(ctx, target.key, entry)
         const crateLength = await readCrateLength(reader, limits, announced)
         const blob = await ctx.blobs.ingest(reader.take(crateLength, 'the .crate'), {
           maxBytes: maxCrateBytes,
           expectedSize: crateLength,
-          idleTimeoutMs: ctx.bodyIdleTimeoutMs,
         })
         await reader.expectEnd()
         const pkg = await readCrateManifest(await ctx.blobs.open(blob.sha256), `${entry.name}-${entry.vers}`)
@@ -145,7 +146,7 @@ export function cargoPlugin(ctx: FormatContext) {
       validateCrateName(name)
       validateVersion(version)
       if (repo.type === 'remote') return serveRemoteCrate(ctx, request, reply, repo, name, version)
-      for (const member of readOrder(ctx, repo)) {
+      for (const member of readOrder(ctx, request, repo)) {
         const artifact = ctx.artifacts.get(member.key, cratePath(name, version))
         if (!artifact) continue
         const blob = ctx.blobIndex.get(artifact.sha256)
@@ -159,7 +160,7 @@ export function cargoPlugin(ctx: FormatContext) {
     app.get<{ Params: CrateParams }>('/:repo/api/v1/crates/:name/owners', async (request, reply) => {
       const repo = readable(request, request.params.repo)
       const name = validateCrateName(request.params.name)
-      for (const member of readOrder(ctx, repo)) {
+      for (const member of readOrder(ctx, request, repo)) {
         const versions = versionsIn(ctx, member.key, name)
         if (versions.length === 0) continue
         const logins = [...new Set(versions.map((v) => v.artifact.createdBy).filter((u): u is string => u !== null))]
@@ -182,13 +183,13 @@ export function cargoPlugin(ctx: FormatContext) {
       const query = normalizeCrateName(String(request.query.q ?? '').trim())
       const perPage = Math.min(Math.max(Number(request.query.per_page) || DEFAULT_SEARCH_RESULTS, 1), MAX_SEARCH_RESULTS)
       const names = new Set<string>()
-      for (const member of readOrder(ctx, repo)) {
+      for (const member of readOrder(ctx, request, repo)) {
         for (const dir of ctx.artifacts.list(member.key, 'crates').dirs) if (dir.includes(query)) names.add(dir)
       }
       const sorted = [...names].sort((a, b) => Number(b === query) - Number(a === query) || a.localeCompare(b))
       const crates = []
       for (const n of sorted.slice(0, perPage)) {
-        const latest = newest(visibleVersions(ctx, repo, n))
+        const latest = newest(visibleVersions(ctx, request, repo, n))
         if (!latest) continue
         crates.push({ name: latest.entry.name, max_version: latest.entry.vers, description: latest.about?.description ?? '' })
       }
@@ -196,9 +197,11 @@ export function cargoPlugin(ctx: FormatContext) {
     })
 
     // `cargo login` prints "please paste the token found on {api}/me". A page for a person, the
-    // same under any key: it looks no repository up, so it tells no one which exist.
+    // same under any key for a signed-in caller; anonymous ones get it only for a public
+    // repository, else the 401 a private one gets (requireSignedInOrPublic).
     app.get<{ Params: RepoParams }>('/:repo/me', async (request, reply) => {
       const key = validKey(request.params.repo)
+      requireSignedInOrPublic(ctx, request, key, CARGO_FORMAT)
       return reply
         .type('text/plain; charset=utf-8')
         .send(

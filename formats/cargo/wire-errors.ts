@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { AkError } from '../../store/index.ts'
+import { AkError, toDomainError } from '../../store/index.ts'
 import { DEFAULT_HTTP_STATUS } from '../core/index.ts'
 
 /**
@@ -17,7 +17,8 @@ export interface CargoWireError {
   body: { errors: { detail: string }[] }
 }
 
-export function toCargoError(err: unknown): CargoWireError {
+export function toCargoError(failure: unknown): CargoWireError {
+  const err = toDomainError(failure)
   const wire = (status: number, detail: string, headers: Record<string, string> = {}): CargoWireError => ({
     status,
     headers,
@@ -41,5 +42,7 @@ export function toCargoError(err: unknown): CargoWireError {
 export function cargoErrorHandler(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const wire = toCargoError(err)
   if (wire.status >= 500) request.log.error({ err }, 'cargo request failed')
+  // A body still streaming in when we refuse (too slow, too large): close after answering.
+  if (!request.raw.complete) reply.header('connection', 'close')
   return reply.code(wire.status).headers(wire.headers).type('application/json').send(wire.body)
 }

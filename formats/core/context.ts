@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import type { RemoteOptions } from './remote/types.ts'
-import type { Action, ArtifactStore, BlobIndex, BlobStore, Db, PointerStore, Repository, RepositoryStore } from '../../store/index.ts'
+import type { Action, ArtifactStore, BlobIndex, BlobStore, ClientBodyLimits, Db, PointerStore, Repository, RepositoryStore } from '../../store/index.ts'
 
 /**
  * What a format needs from the node, and nothing more. node/ builds it; formats never
@@ -34,8 +34,13 @@ export interface FormatContext {
   userName(request: FastifyRequest): string | null
   /** Node-wide upload limit in bytes. */
   maxUploadBytes: number
-  /** Milliseconds a request body may stay silent before the upload is abandoned. */
-  bodyIdleTimeoutMs: number
+  /**
+   * What a client's request body must keep up (silence, minimum rate): pass them to every read of
+   * a body, `ingest(request.raw, { ...ctx.clientBody })` or bodyWatchdog(ctx.clientBody).
+   */
+  clientBody: ClientBodyLimits
+  /** Resumable upload sessions (OCI chunked uploads): idle lifetime and how many one user may hold open. */
+  uploadSessions: UploadSessionLimits
   /** Base URL of this node as the client reached it (for URLs in generated metadata). */
   baseUrl(request: FastifyRequest): string
   /** Verifies a user's password (rate limited); throws UnauthorizedError or TooManyAttemptsError. */
@@ -50,6 +55,13 @@ export interface FormatContext {
   uploadFailed(format: string, reason: string): void
   /** Defaults of remote (proxy) repositories (TTLs, upstream timeout, dispatcher); see formats/core/remote. */
   remote?: RemoteOptions
+}
+
+export interface UploadSessionLimits {
+  /** A session untouched for this long is gone (its temp file deleted by a sweeper). */
+  idleTtlMs: number
+  /** Open sessions per user (anonymous callers per address). */
+  maxPerUser: number
 }
 
 /**

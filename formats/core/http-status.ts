@@ -38,4 +38,7 @@ export const DEFAULT_HTTP_STATUS: Readonly<Record<string, number>> = {
   AK_UPSTREAM_UNAVAILABLE: 502,
   AK_UPSTREAM_TIMEOUT: 504,
   AK_UPSTREAM_INVALID: 502,
+  AK_UPLOAD_TOO_SLOW: 408,
+  // RFC 4918 § 11.5: the server cannot store what the request needs (a full disk, or below the minimum kept free).
+  AK_INSUFFICIENT_STORAGE: 507,
 }

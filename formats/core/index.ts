@@ -1,4 +1,4 @@
-export type { FormatContext, ReplicationContext } from './context.ts'
+export type { FormatContext, ReplicationContext, UploadSessionLimits } from './context.ts'
 export { streamRawBodies, contentLength, expectedDigests } from './streaming.ts'
 export { sendBlob, parseRange, checksumHeaders, etagMatches, notModified, type ServedFile } from './serve-blob.ts'
 export {
@@ -13,7 +13,7 @@ export { readOrder, deployTarget } from './virtual.ts'
 export { deferContinue, sendContinue, awaitingContinue } from './expect-continue.ts'
 export { DEFAULT_HTTP_STATUS } from './http-status.ts'
 export { findTarGzEntry, type TarGzEntryOptions } from './tar-gz.ts'
-export { resolveRepository, findRepository, privateStandIn, type RepositoryErrors } from './repository.ts'
+export { resolveRepository, findRepository, requireSignedInOrPublic, privateStandIn, type RepositoryErrors } from './repository.ts'
 export {
   remoteEngine,
   cacheHeaders,
@@ -27,6 +27,8 @@ export {
   STALE_WARNING,
   createRemoteEngine,
   upstreamOf,
+  checkUpstreamUrl,
+  type AddressPolicy,
   NegativeCache,
   StoreAndClientTee,
   type RemoteEngine,

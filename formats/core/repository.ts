@@ -39,6 +39,18 @@ export function findRepository(ctx: FormatContext, request: FastifyRequest, key:
 }
 
 /**
+ * For a node-wide route under a repository's URL (npm's `-/ping`, cargo's `me`), which says
+ * nothing about the repository to a signed-in caller and so looks nothing up for one. An
+ * anonymous caller is answered as by findRepository: a public repository of the format passes,
+ * anything else (private, missing, another format) gets the same 401 with the format's
+ * challenge, so these routes are no existence oracle either (issue 11 part 9).
+ */
+export function requireSignedInOrPublic(ctx: FormatContext, request: FastifyRequest, key: string, format: string): void {
+  if (ctx.userName(request) !== null) return
+  findRepository(ctx, request, key, format)
+}
+
+/**
  * The repository a format request addresses, `{prefix}/{repo}{rest}`, and the raw (still
  * percent-encoded, query removed) rest of the URL, '' or starting with '/'. Parsed from the raw
  * URL, not fastify's decoded params: path validation must see '%2e%2e', and keeping the slash

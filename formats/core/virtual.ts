@@ -1,14 +1,27 @@
+import type { FastifyRequest } from 'fastify'
 import type { Repository } from '../../store/index.ts'
 import { InvalidInputError, RepositoryNotFoundError } from '../../store/index.ts'
 import type { FormatContext } from './context.ts'
 
 /**
- * The repositories a read goes through, in order: the repository itself when local, its
- * members (in configured order) when virtual. Reading through a virtual repository needs read
- * on the virtual one only, as in Artifactory and Nexus.
+ * The repositories a read by `request` goes through, in order: the repository itself when
+ * local or remote, its members (in configured order) when virtual. The caller checks read on
+ * `repo`; a virtual repository then serves a member only to callers who may read that member
+ * too, checked on every request, so a member added by someone else (or a grant revoked after
+ * the member was added) never opens that member's content to readers of the virtual one.
+ * Members the caller may not read are skipped silently, as if absent: their content answers
+ * the format's own not-found.
  */
-export function readOrder(ctx: FormatContext, repo: Repository): Repository[] {
+export function readOrder(ctx: FormatContext, request: FastifyRequest, repo: Repository): Repository[] {
   if (repo.type !== 'virtual') return [repo]
+  return virtualMembers(ctx, repo).filter((member) => ctx.can(request, member, 'read'))
+}
+
+/**
+ * A virtual repository's configured members that exist and may be members (same format, not
+ * virtual), whoever asks. Only for questions about the configuration; reads use readOrder.
+ */
+function virtualMembers(ctx: FormatContext, repo: Repository): Repository[] {
   const keys = Array.isArray(repo.settings.members) ? (repo.settings.members as string[]) : []
   const out: Repository[] = []
   for (const k of keys) {

@@ -1,9 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { FormatContext } from '../core/index.ts'
-import { contentLength, expectedDigests, resolveRepository, sendBlob, servesActiveContent, streamRawBodies } from '../core/index.ts'
-import { serveGenericRemote } from './remote.ts'
+import { contentLength, deployTarget, expectedDigests, resolveRepository, streamRawBodies } from '../core/index.ts'
+import { serveGeneric } from './read.ts'
 
-export { globToRegExp, isMutableGenericPath } from './remote.ts'
+export { isMutableGenericPath } from './remote.ts'
 import {
   ArtifactNotFoundError,
   ClientAbortedError,
@@ -20,7 +20,8 @@ export const GENERIC_FORMAT = 'generic'
  * The generic format: any file at any path, /generic/{repo}/{path}. PUT streams the body
  * into the store (verified against X-Checksum-* headers), GET/HEAD serve it with ranges and
  * conditional requests, DELETE removes a file or a whole directory, and a path ending in '/'
- * (or naming a directory) lists it as JSON.
+ * (or naming a directory) lists it as JSON. A virtual repository reads through its members
+ * (read.ts) and sends PUT and DELETE to its defaultDeployRepo, as every format does.
  */
 export function genericFormat(ctx: FormatContext) {
   return async function genericPlugin(app: FastifyInstance): Promise<void> {
@@ -30,26 +31,6 @@ export function genericFormat(ctx: FormatContext) {
       const { repo, rest } = resolveRepository(ctx, request, app.prefix, GENERIC_FORMAT)
       const { path, directory } = parseRawPath(rest, allowEmpty)
       return { repo, path, directory }
-    }
-
-    const listing = (repo: Repository, dir: string) => {
-      const { files, dirs } = ctx.artifacts.list(repo.key, dir)
-      return {
-        repo: repo.key,
-        path: dir === '' ? '/' : `/${dir}/`,
-        children: [
-          ...dirs.map((name) => ({ name, type: 'dir' as const })),
-          ...files.map((a) => ({
-            name: a.path.slice(a.path.lastIndexOf('/') + 1),
-            type: 'file' as const,
-            size: a.size,
-            sha256: a.sha256,
-            contentType: a.contentType,
-            created: new Date(a.createdAt).toISOString(),
-            updated: new Date(a.updatedAt).toISOString(),
-          })),
-        ],
-      }
     }
 
     const describe = (a: Artifact, { sha1, md5, sha512 }: { sha1: string; md5: string; sha512: string }) => ({
@@ -64,32 +45,31 @@ export function genericFormat(ctx: FormatContext) {
 
     const get = async (request: FastifyRequest, reply: FastifyReply) => {
       const { repo, path, directory } = resolve(request, true)
-      ctx.authorize(request, repo, 'read')
-      if (repo.type === 'remote' && !directory && path !== '') return serveGenericRemote(ctx, request, reply, repo, path)
-      const artifact = directory ? undefined : ctx.artifacts.get(repo.key, path)
-      if (!artifact) {
-        if (path === '' || ctx.artifacts.hasTree(repo.key, path)) {
-          return reply.header('cache-control', 'no-cache').send(listing(repo, path))
-        }
-        throw new ArtifactNotFoundError(`'${path}${directory ? '/' : ''}' not found in repository '${repo.key}'`)
-      }
-      const blob = ctx.blobIndex.get(artifact.sha256)
-      if (!blob) throw new ArtifactNotFoundError(`the bytes of '${path}' are not on this node`)
-      return sendBlob(request, reply, ctx.blobs, {
-        blob,
-        contentType: artifact.contentType ?? 'application/octet-stream',
-        lastModified: artifact.updatedAt,
-        serveActiveContent: servesActiveContent(repo),
-      })
+      return serveGeneric(ctx, request, reply, repo, path, directory)
     }
 
     app.route({ method: ['GET', 'HEAD'], url: '/:repo/*', handler: get })
     app.route({ method: ['GET', 'HEAD'], url: '/:repo', handler: get })
 
+    /**
+     * Where a write (`write` or `delete`) through `repo` lands, with permission checked there: the
+     * repository itself, or a virtual repository's defaultDeployRepo (read needed on the virtual one).
+     */
+    const writable = (request: FastifyRequest, repo: Repository, action: 'write' | 'delete'): Repository => {
+      if (repo.type !== 'virtual') {
+        ctx.authorize(request, repo, action)
+        return repo
+      }
+      ctx.authorize(request, repo, 'read')
+      const target = deployTarget(ctx, repo)
+      ctx.authorize(request, target, action)
+      return target
+    }
+
     app.put('/:repo/*', async (request, reply) => {
-      const { repo, path, directory } = resolve(request, false)
+      const { repo: addressed, path, directory } = resolve(request, false)
       if (directory) throw new NotFoundError('cannot PUT a directory; name a file')
-      ctx.authorize(request, repo, 'write')
+      const repo = writable(request, addressed, 'write')
       if (repo.type === 'remote') throw new InvalidInputError(`cannot upload to remote repository '${repo.key}'; it mirrors its upstream`)
       const limit = Math.min(ctx.maxUploadBytes, repo.settings.maxUploadBytes ?? Infinity)
       const existing = ctx.artifacts.get(repo.key, path)
@@ -102,7 +82,7 @@ export function genericFormat(ctx: FormatContext) {
           maxBytes: limit,
           expectedSize,
           expected,
-          idleTimeoutMs: ctx.bodyIdleTimeoutMs,
+          ...ctx.clientBody,
         })
         // Bytes beyond the announced Content-Length parse as a malformed next request: the node
         // answers it with 400 and ends the connection before this handler resumes. The body read
@@ -134,8 +114,8 @@ export function genericFormat(ctx: FormatContext) {
     })
 
     app.delete('/:repo/*', async (request, reply) => {
-      const { repo, path } = resolve(request, false)
-      ctx.authorize(request, repo, 'delete')
+      const { repo: addressed, path } = resolve(request, false)
+      const repo = writable(request, addressed, 'delete')
       if (ctx.artifacts.delete(repo.key, path, ctx.userName(request))) return reply.code(204).send()
       const removed = ctx.artifacts.deleteTree(repo.key, path, ctx.userName(request))
       if (removed === 0) throw new ArtifactNotFoundError(`'${path}' not found in repository '${repo.key}'`)

@@ -1,27 +1,12 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { cacheHeaders, remoteEngine, sendBlob, servesActiveContent, type FormatContext } from '../core/index.ts'
-import { ArtifactNotFoundError, type Repository } from '../../store/index.ts'
-
-/** A glob of settings.mutablePaths as a RegExp: `**` any depth, `*` within a segment, `?` one character. */
-export function globToRegExp(glob: string): RegExp {
-  let out = ''
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i] as string
-    if (c === '*' && glob[i + 1] === '*') {
-      out += '.*'
-      i++
-      if (glob[i + 1] === '/') i++
-    } else if (c === '*') out += '[^/]*'
-    else if (c === '?') out += '[^/]'
-    else out += c.replace(/[.+^${}()|[\]\\]/g, '\\$&')
-  }
-  return new RegExp(`^${out}$`)
-}
+import { ArtifactNotFoundError, globsMatcher, type Repository } from '../../store/index.ts'
 
 /** Whether a generic remote path is mutable (revalidated by TTL) rather than cached for good. */
 export function isMutableGenericPath(repo: Repository, path: string): boolean {
   const patterns = Array.isArray(repo.settings.mutablePaths) ? (repo.settings.mutablePaths as string[]) : []
-  return patterns.some((p) => globToRegExp(p).test(path))
+  // The node's one glob dialect (store/glob.ts), as replication filters use it.
+  return globsMatcher(patterns)(path)
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { AkError } from '../../store/index.ts'
+import { AkError, toDomainError } from '../../store/index.ts'
 import { DEFAULT_HTTP_STATUS } from '../core/index.ts'
 
 /**
@@ -14,7 +14,8 @@ export const GO_STATUS: Record<string, number> = {
 }
 
 /** What a failed request answers: status and one line of text. */
-export function goWireError(err: unknown): { status: number; text: string } {
+export function goWireError(failure: unknown): { status: number; text: string } {
+  const err = toDomainError(failure)
   if (err instanceof AkError) return { status: GO_STATUS[err.code] ?? 500, text: err.message }
   const fe = err as FastifyError
   if (fe?.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) return { status: fe.statusCode, text: fe.message }

@@ -27,6 +27,7 @@ export { parseVersion, compareVersions, isPseudoVersion, checkModuleVersion, lat
 export { declaredModulePath, synthesizedGoMod } from './go-mod.ts'
 export { checkModuleZip, hash1, goModHash1, type ModuleZipSummary, type ModuleZipLimits } from './module-zip.ts'
 export { parseProxyPath, type ProxyRequest } from './proxy-path.ts'
+export { goPathProblem, goReplicationHooks } from './replication.ts'
 
 /** The repository and GOPROXY request a URL names (parsed from the raw URL below `prefix`). */
 function resolveRequest(ctx: FormatContext, prefix: string, request: FastifyRequest, upload: boolean): { repo: Repository; req: ProxyRequest } {
@@ -114,7 +115,7 @@ export function goFormat(ctx: FormatContext) {
       }
       const req = parseProxyPath(rest)
       ctx.authorize(request, repo, 'read')
-      const repos = readOrder(ctx, repo)
+      const repos = readOrder(ctx, request, repo)
       if (req.kind === 'list') {
         const versions = listVersionZips(ctx.artifacts, repos, req.module)
         if (versions.size === 0) throw notFound(req.module)

@@ -49,7 +49,7 @@ export async function uploadModuleVersion(
   const expected = expectedDigests(request)
   let blob
   try {
-    blob = await ctx.blobs.ingest(request.raw, { maxBytes: limit, expectedSize, expected, idleTimeoutMs: ctx.bodyIdleTimeoutMs })
+    blob = await ctx.blobs.ingest(request.raw, { maxBytes: limit, expectedSize, expected, ...ctx.clientBody })
   } catch (err) {
     ctx.uploadFailed(GO_FORMAT, (err as { code?: string }).code ?? 'error')
     throw err

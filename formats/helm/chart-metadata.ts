@@ -1,5 +1,6 @@
 import { parse } from 'yaml'
-import { MAX_CHART_NAME_LENGTH, MAX_YAML_ALIASES } from './constants.ts'
+import { MAX_YAML_ALIASES } from './constants.ts'
+import { checkChartName, isChartVersion } from './names.ts'
 
 /**
  * Chart.yaml as a chart repository reports it (Helm's chart.Metadata, "The Chart.yaml File" in
@@ -40,24 +41,6 @@ export interface ChartMetadata {
   tags?: string
   annotations?: Record<string, string>
   dependencies?: ChartDependency[]
-}
-
-/** SemVer 2.0.0 (semver.org), which Helm requires of chart versions; no 'v' prefix. */
-const SEMVER =
-  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/
-
-/** Chart names as `helm create` accepts them: letters, digits, '.', '_', '-', starting with a letter or digit. */
-const CHART_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
-
-export function isChartVersion(v: string): boolean {
-  return SEMVER.test(v)
-}
-
-/** Undefined when `name` is a valid chart name, else why not. */
-export function checkChartName(name: string): string | undefined {
-  if (name.length > MAX_CHART_NAME_LENGTH) return `chart name is longer than ${MAX_CHART_NAME_LENGTH} characters`
-  if (!CHART_NAME.test(name)) return `chart name "${name}" is invalid (letters, digits, '.', '_' and '-', starting with a letter or digit)`
-  return undefined
 }
 
 /** Thrown for a Chart.yaml a repository must refuse; the message says why. */

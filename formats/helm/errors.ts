@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { AkError } from '../../store/index.ts'
+import { AkError, toDomainError } from '../../store/index.ts'
 import { DEFAULT_HTTP_STATUS } from '../core/index.ts'
 
 /**
@@ -12,7 +12,8 @@ export const HELM_STATUS: Record<string, number> = {
   AK_FORMAT_MISMATCH: 404,
 }
 
-export function helmWireError(err: unknown): { status: number; body: { error: string } } {
+export function helmWireError(failure: unknown): { status: number; body: { error: string } } {
+  const err = toDomainError(failure)
   if (err instanceof AkError) return { status: HELM_STATUS[err.code] ?? 500, body: { error: err.message } }
   const fe = err as FastifyError
   if (fe?.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) return { status: fe.statusCode, body: { error: fe.message } }

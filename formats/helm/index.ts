@@ -8,7 +8,7 @@ import {
   validateRepositoryKey,
   type Repository,
 } from '../../store/index.ts'
-import { checkChartName, isChartVersion } from './chart-metadata.ts'
+import { CHART_FILE, checkChartName, isChartVersion } from './names.ts'
 import { chartFileName, chartPath, findChart, findChartFile, listCharts, provPath } from './chart-store.ts'
 import { CONTENT_TYPE, HELM_FORMAT } from './constants.ts'
 import { helmErrorHandler } from './errors.ts'
@@ -18,14 +18,13 @@ import { serveRemoteChartFile, serveRemoteIndex } from './remote.ts'
 
 export { HELM_FORMAT, MAX_DECOMPRESSED_CHART_BYTES, MAX_CHART_YAML_BYTES, MAX_CHART_ENTRIES, MAX_PROV_BYTES } from './constants.ts'
 export { HELM_STATUS, helmWireError } from './errors.ts'
-export { chartMetadata, parseChartYaml, checkChartName, isChartVersion, ChartMetadataError, type ChartMetadata } from './chart-metadata.ts'
+export { chartMetadata, parseChartYaml, ChartMetadataError, type ChartMetadata } from './chart-metadata.ts'
+export { checkChartName, isChartVersion, type ChartNameUse } from './names.ts'
+export { helmPathProblem, helmReplicationHooks } from './replication.ts'
 export { readChartArchive, ChartArchiveError, type ChartArchiveLimits } from './chart-archive.ts'
 export { provenanceChart, looksLikeProvenance, ProvenanceError } from './provenance.ts'
 export { buildIndex, renderIndex, type IndexFile, type ChartVersionEntry } from './index-yaml.ts'
 export { parseUpstreamIndex, rewriteIndex, findChartUrl } from './remote.ts'
-
-/** A chart file name below charts/: {name}-{version}.tgz or its .prov. */
-const CHART_FILE = /^[A-Za-z0-9][A-Za-z0-9._+-]*\.tgz(\.prov)?$/
 
 /**
  * The Helm format: a chart repository at /helm/{repo}/ (Helm docs, "The Chart Repository
@@ -56,7 +55,7 @@ export function helmFormat(ctx: FormatContext) {
     }
 
     /** The index of what `repo` serves (merged over its members), with URLs through `repo`. */
-    const indexOf = (request: FastifyRequest, repo: Repository, charts = listCharts(ctx.artifacts, readOrder(ctx, repo))) => {
+    const indexOf = (request: FastifyRequest, repo: Repository, charts = listCharts(ctx.artifacts, readOrder(ctx, request, repo))) => {
       const base = `${ctx.baseUrl(request)}${app.prefix}/${encodeURIComponent(repo.key)}/charts/`
       return buildIndex(charts, (file) => base + encodeURIComponent(file))
     }
@@ -90,7 +89,7 @@ export function helmFormat(ctx: FormatContext) {
         const { file } = request.params as { file: string }
         if (!CHART_FILE.test(file)) throw new ArtifactNotFoundError(`'${file}' is not a chart file`)
         if (repo.type === 'remote') return serveRemoteChartFile(ctx, request, reply, repo, file)
-        const artifact = findChartFile(ctx.artifacts, readOrder(ctx, repo), file)
+        const artifact = findChartFile(ctx.artifacts, readOrder(ctx, request, repo), file)
         const blob = artifact ? ctx.blobIndex.get(artifact.sha256) : undefined
         if (!artifact || !blob) throw new ArtifactNotFoundError(`chart file '${file}' not found in repository '${repo.key}'`)
         return sendBlob(request, reply, ctx.blobs, {
@@ -121,7 +120,7 @@ export function helmFormat(ctx: FormatContext) {
       const target = deployTarget(ctx, repoOf(request))
       ctx.authorize(request, target, 'delete')
       const { name, version } = request.params as { name: string; version: string }
-      if (checkChartName(name) !== undefined || !isChartVersion(version)) {
+      if (checkChartName(name, 'existing') !== undefined || !isChartVersion(version)) {
         throw new ArtifactNotFoundError(`chart ${name}-${version} not found`)
       }
       const by = ctx.userName(request)
@@ -148,7 +147,8 @@ export function helmFormat(ctx: FormatContext) {
       handler: async (request, reply) => {
         const repo = readable(request)
         const { name, version } = request.params as { name: string; version: string }
-        const found = isChartVersion(version) ? findChart(ctx.artifacts, readOrder(ctx, repo), name, version) : undefined
+        const valid = isChartVersion(version) && checkChartName(name, 'existing') === undefined
+        const found = valid ? findChart(ctx.artifacts, readOrder(ctx, request, repo), name, version) : undefined
         if (!found) throw new ArtifactNotFoundError(`chart ${name}-${version} not found`)
         return reply.send(indexOf(request, repo, [found]).entries[name]![0])
       },

@@ -5,6 +5,7 @@ import { ArtifactNotFoundError, NotFoundError, type Repository } from '../../sto
 import { cacheHeaders, etagMatches, remoteEngine, REMOTE_METADATA_DIR, type FormatContext } from '../core/index.ts'
 import { chartFileName, CHARTS_DIR } from './chart-store.ts'
 import { CONTENT_TYPE, MAX_YAML_ALIASES } from './constants.ts'
+import { CHART_FILE, checkChartName } from './names.ts'
 
 /*
  * Helm remote repositories: a proxy of an upstream chart repository (Helm docs, "The Chart
@@ -54,8 +55,9 @@ export function parseUpstreamIndex(text: string): UpstreamIndex {
 function fileOf(chart: string, entry: UpstreamEntry): string | undefined {
   const name = typeof entry.name === 'string' ? entry.name : chart
   if (typeof entry.version !== 'string' || entry.version === '') return undefined
+  if (checkChartName(name, 'existing') !== undefined) return undefined
   const file = chartFileName(name, entry.version)
-  return /^[A-Za-z0-9][A-Za-z0-9._+-]*\.tgz$/.test(file) ? file : undefined
+  return CHART_FILE.test(file) && !file.endsWith('.prov') ? file : undefined
 }
 
 /** A copy of the index whose chart URLs are `{chartsBase}{file}`; entries this node cannot serve are left out. */

@@ -2,9 +2,10 @@ import busboy from 'busboy'
 import type { FastifyRequest } from 'fastify'
 import type { FormatContext } from '../core/index.ts'
 import { contentLength } from '../core/index.ts'
-import { AkError, ImmutableArtifactError, InvalidInputError, type BlobDigests, type Repository } from '../../store/index.ts'
+import { AkError, bodyWatchdog, ImmutableArtifactError, InvalidInputError, type BlobDigests, type Repository } from '../../store/index.ts'
 import { ChartArchiveError, readChartArchive } from './chart-archive.ts'
-import { ChartMetadataError, checkChartName, isChartVersion, type ChartMetadata } from './chart-metadata.ts'
+import { ChartMetadataError, type ChartMetadata } from './chart-metadata.ts'
+import { checkChartName, isChartVersion } from './names.ts'
 import { chartPath, provPath, type ChartProperties } from './chart-store.ts'
 import { CONTENT_TYPE, HELM_FORMAT, MAX_PROV_BYTES } from './constants.ts'
 import { looksLikeProvenance, provenanceChart, ProvenanceError } from './provenance.ts'
@@ -36,9 +37,11 @@ function receiveMultipart(ctx: FormatContext, request: FastifyRequest, chartLimi
     const pending: Promise<void>[] = []
     const seen = new Set<string>()
     let failed = false
+    const watchdog = bodyWatchdog(ctx.clientBody, { source: request.raw })
     const fail = (err: unknown) => {
       if (failed) return
       failed = true
+      watchdog.stop()
       request.raw.unpipe(bb)
       reject(err instanceof AkError ? err : new InvalidInputError(`malformed multipart body: ${(err as Error).message}`))
     }
@@ -55,19 +58,31 @@ function receiveMultipart(ctx: FormatContext, request: FastifyRequest, chartLimi
       seen.add(field)
       const maxBytes = field === 'chart' ? chartLimit : MAX_PROV_BYTES
       pending.push(
-        ctx.blobs.ingest(stream, { maxBytes, idleTimeoutMs: ctx.bodyIdleTimeoutMs }).then((d) => {
+        ctx.blobs.ingest(stream, { maxBytes, ...ctx.clientBody }).then((d) => {
           out[field] = d
         }, fail),
       )
     })
     bb.on('error', fail)
     bb.on('close', () => {
+      watchdog.stop()
       void Promise.all(pending).then(() => {
         if (!failed) resolve(out)
       })
     })
     request.raw.on('error', fail)
     request.raw.pipe(bb)
+    // Piped, so flowing: this listener sees every chunk without consuming any.
+    request.raw.on('data', (chunk: Buffer) => watchdog.touch(chunk.length))
+    watchdog.signal.addEventListener(
+      'abort',
+      () => {
+        const reason = watchdog.signal.reason as Error
+        fail(reason)
+        bb.destroy(reason) // the file parts' streams fail too, so their temp files go now
+      },
+      { once: true },
+    )
   })
 }
 
@@ -81,7 +96,7 @@ async function receive(ctx: FormatContext, request: FastifyRequest, target: Repo
       return await receiveMultipart(ctx, request, chartLimit)
     }
     const expectedSize = contentLength(request, limit)
-    const blob = await ctx.blobs.ingest(request.raw, { maxBytes: limit, expectedSize, idleTimeoutMs: ctx.bodyIdleTimeoutMs })
+    const blob = await ctx.blobs.ingest(request.raw, { maxBytes: limit, expectedSize, ...ctx.clientBody })
     return { [field]: blob }
   } catch (err) {
     ctx.uploadFailed(HELM_FORMAT, (err as { code?: string }).code ?? 'error')

@@ -41,7 +41,7 @@ export async function deploy(ctx: FormatContext, request: FastifyRequest, reply:
     const max = parsed.checksum ? MAX_CHECKSUM_BODY_BYTES : MAX_CLIENT_METADATA_BYTES
     contentLength(request, max)
     sendContinue(request, reply)
-    await readSmallBody(request.raw, max, ctx.bodyIdleTimeoutMs)
+    await readSmallBody(request.raw, max, ctx.clientBody)
     return reply.code(200).send()
   }
 
@@ -62,7 +62,7 @@ async function verifySidecar(
   if (!artifact) throw new ArtifactNotFoundError(`upload '${path}' before its ${alg} checksum`)
   contentLength(request, MAX_CHECKSUM_BODY_BYTES)
   sendContinue(request, reply)
-  const body = (await readSmallBody(request.raw, MAX_CHECKSUM_BODY_BYTES, ctx.bodyIdleTimeoutMs)).toString('latin1')
+  const body = (await readSmallBody(request.raw, MAX_CHECKSUM_BODY_BYTES, ctx.clientBody)).toString('latin1')
   // The digest is the first word; some tools append the file name ("<hex>  lib-1.0.jar").
   const claimed = (body.trim().split(/\s+/)[0] ?? '').toLowerCase()
   if (claimed.length !== HEX_LENGTH[alg] || !/^[0-9a-f]+$/.test(claimed)) {
@@ -93,11 +93,11 @@ async function storeFile(
   let blob: BlobDigests
   try {
     if (isPom) {
-      const bytes = await readSmallBody(request.raw, Math.min(limit, MAX_POM_BYTES), ctx.bodyIdleTimeoutMs)
+      const bytes = await readSmallBody(request.raw, Math.min(limit, MAX_POM_BYTES), ctx.clientBody)
       checkPomMatches(parsePom(bytes), c)
       blob = await ctx.blobs.ingest(Readable.from([bytes]), { maxBytes: limit, expectedSize, expected })
     } else {
-      blob = await ctx.blobs.ingest(request.raw, { maxBytes: limit, expectedSize, expected, idleTimeoutMs: ctx.bodyIdleTimeoutMs })
+      blob = await ctx.blobs.ingest(request.raw, { maxBytes: limit, expectedSize, expected, ...ctx.clientBody })
     }
   } catch (err) {
     ctx.uploadFailed(MAVEN_FORMAT, (err as { code?: string }).code ?? 'error')

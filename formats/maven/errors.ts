@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { AkError } from '../../store/index.ts'
+import { AkError, toDomainError } from '../../store/index.ts'
 import { awaitingContinue, DEFAULT_HTTP_STATUS } from '../core/index.ts'
 import { AUTH_REALM } from './constants.ts'
 
@@ -24,7 +24,8 @@ function reasonPhrase(status: number, message: string): string {
   return detail === '' ? base : `${base} - ${detail}`
 }
 
-export function toMavenError(err: unknown): { status: number; code: string; message: string } {
+export function toMavenError(failure: unknown): { status: number; code: string; message: string } {
+  const err = toDomainError(failure)
   if (err instanceof AkError) return { status: MAVEN_HTTP_STATUS[err.code] ?? 500, code: err.code, message: err.message }
   const fe = err as FastifyError
   if (fe?.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) return { status: fe.statusCode, code: 'AK_INVALID_INPUT', message: fe.message }

@@ -1,35 +1,26 @@
 import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { BodyTimeoutError, BodyTooLargeError, ClientAbortedError } from '../../store/index.ts'
+import { AkError, BodyTooLargeError, ClientAbortedError, consumeGuarded, type ClientBodyLimits } from '../../store/index.ts'
 import { etagMatches, parseRange } from '../core/index.ts'
 
 /**
- * Reads a small body whole, refusing more than `maxBytes` (BodyTooLargeError) and silences
- * longer than `idleTimeoutMs` (BodyTimeoutError). For POMs, checksums and client metadata only.
+ * Reads a small body whole, refusing more than `maxBytes` (BodyTooLargeError), and a client
+ * that stays silent or sends too slowly (the node's ClientBodyLimits: BodyTimeoutError,
+ * UploadTooSlowError). For POMs, checksums and client metadata only.
  */
-export async function readSmallBody(source: Readable, maxBytes: number, idleTimeoutMs: number): Promise<Buffer> {
+export async function readSmallBody(source: Readable, maxBytes: number, limits: ClientBodyLimits): Promise<Buffer> {
   const chunks: Buffer[] = []
   let size = 0
-  let timer: NodeJS.Timeout | undefined
-  const arm = () => {
-    clearTimeout(timer)
-    timer = setTimeout(() => source.destroy(new BodyTimeoutError(`no body bytes for ${idleTimeoutMs} ms`)), idleTimeoutMs)
-  }
-  arm()
   try {
-    for await (const chunk of source) {
-      arm()
-      const buf = chunk as Buffer
+    await consumeGuarded(source, limits, (buf) => {
       size += buf.length
       if (size > maxBytes) throw new BodyTooLargeError(`body exceeds the maximum of ${maxBytes} bytes`)
       chunks.push(buf)
-    }
+    })
   } catch (err) {
-    if (err instanceof BodyTooLargeError || err instanceof BodyTimeoutError) throw err
+    if (err instanceof AkError) throw err
     throw new ClientAbortedError(`the client stopped sending the body: ${(err as Error).message}`)
-  } finally {
-    clearTimeout(timer)
   }
   return Buffer.concat(chunks, size)
 }

@@ -16,7 +16,7 @@ export { compareVersions } from './version-order.ts'
 export { artifactMetadata, versionMetadata, renderArtifactMetadata, renderVersionMetadata, formatTimestamp } from './metadata.ts'
 export type { ArtifactMetadata, VersionMetadata, VersionEntry, SnapshotFileEntry } from './metadata.ts'
 export { parsePom, checkPomMatches, type PomCoordinates } from './pom.ts'
-export { isMavenMutablePath, mavenReplicationHooks } from './replication.ts'
+export { isMavenMutablePath, mavenPathProblem, mavenReplicationHooks } from './replication.ts'
 
 /**
  * Maven 2 repositories at /maven/{repo}/: PUT deploy (Expect: 100-continue answered only once

@@ -10,7 +10,12 @@ import { CHECKSUM_ALGORITHMS, METADATA_FILE, SNAPSHOT_SUFFIX, type ChecksumAlgor
  * https://maven.apache.org/repositories/layout.html
  */
 
-/** A groupId segment or artifactId: Maven's id rule ([A-Za-z0-9_.-]+); group segments have no dot. */
+/**
+ * A groupId segment or artifactId: Maven's id rule ([A-Za-z0-9_.-]+, DefaultModelValidator's
+ * ID_REGEX); group segments have no dot (it separates them). An id or version never holds '..'
+ * nor starts with '.': Maven would accept `a..b`, but no coordinate needs it and a layout path
+ * built from it is one step from a traversal.
+ */
 const GROUP_SEGMENT = /^[A-Za-z0-9_-]+$/
 const ARTIFACT_ID = /^[A-Za-z0-9_-][A-Za-z0-9_.-]*$/
 /** Versions: no path, shell or URL metacharacters. */
@@ -69,12 +74,12 @@ function checkGroup(segments: string[], path: string): string {
 }
 
 function checkArtifactId(a: string, path: string): string {
-  if (!ARTIFACT_ID.test(a) || a === '..' || a === '.') bad(path, `invalid artifactId '${a}'`)
+  if (!ARTIFACT_ID.test(a) || a.includes('..')) bad(path, `invalid artifactId '${a}'`)
   return a
 }
 
 function checkVersion(v: string, path: string): string {
-  if (!VERSION.test(v)) bad(path, `invalid version '${v}'`)
+  if (!VERSION.test(v) || v.includes('..')) bad(path, `invalid version '${v}'`)
   return v
 }
 

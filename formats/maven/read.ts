@@ -66,7 +66,7 @@ function listing(ctx: FormatContext, repo: Repository, members: Repository[], di
 /** GET and HEAD: stored files (exact or latest SNAPSHOT build), generated metadata, sidecars, listings. */
 export async function serve(ctx: FormatContext, request: FastifyRequest, reply: FastifyReply, repo: Repository, rest: string) {
   ctx.authorize(request, repo, 'read')
-  const members = readOrder(ctx, repo)
+  const members = readOrder(ctx, request, repo)
   const { path, directory } = parseRawPath(rest, true)
   const parsed = directory ? undefined : parseOrUndefined(path)
   if (repo.type === 'remote' && parsed) return serveMavenRemote(ctx, request, reply, repo, parsed)

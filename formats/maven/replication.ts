@@ -1,5 +1,6 @@
 import type { FormatReplicationHooks } from '../../store/index.ts'
 import { MAVEN_FORMAT, METADATA_FILE } from './constants.ts'
+import { parseMavenPath } from './layout.ts'
 
 /*
  * Maven under replication. Its index is the artifacts themselves (maven-metadata.xml is generated
@@ -14,6 +15,16 @@ export function isMavenMutablePath(path: string): boolean {
   return METADATA.test(path)
 }
 
+/** Why a replicated path is no Maven 2 layout path (the coordinates a deploy would have refused). */
+export function mavenPathProblem(path: string): string | undefined {
+  try {
+    parseMavenPath(path)
+    return undefined
+  } catch (err) {
+    return (err as Error).message
+  }
+}
+
 export function mavenReplicationHooks(): FormatReplicationHooks {
-  return { format: MAVEN_FORMAT, isMutablePath: isMavenMutablePath }
+  return { format: MAVEN_FORMAT, isMutablePath: isMavenMutablePath, pathProblem: mavenPathProblem }
 }

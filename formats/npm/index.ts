@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { FormatContext } from '../core/index.ts'
-import { findRepository, streamRawBodies } from '../core/index.ts'
+import { findRepository, requireSignedInOrPublic, streamRawBodies } from '../core/index.ts'
 import { MethodNotAllowedError } from '../../store/index.ts'
 import { NPM_FORMAT } from './constants.ts'
 import { createNpmIndex } from './npm-index.ts'
@@ -13,11 +13,11 @@ import { npmErrorHandler } from './wire-errors.ts'
 
 export { NPM_FORMAT } from './constants.ts'
 export { NPM_STATUS, toNpmWireError } from './wire-errors.ts'
-export { packageNameProblem, validatePackageName, tarballPath } from './names.ts'
+export { packageNameProblem, isValidPackageName, validatePackageName, tarballPath, type NameUse } from './names.ts'
 export { PublishBodyScanner, Base64Decoder } from './publish-body.ts'
 export { readTarballManifest } from './tarball-manifest.ts'
 export { parsePackument, rewriteTarballUrls, findTarball, packumentSource } from './remote-packument.ts'
-export { npmReplicationHooks, distTagPointer, deprecationPointer } from './replication.ts'
+export { npmReplicationHooks, npmPathProblem, npmPointerProblem, distTagPointer, deprecationPointer } from './replication.ts'
 
 function notAllowed(request: FastifyRequest): never {
   throw new MethodNotAllowedError(`${request.method} is not supported here`)
@@ -50,12 +50,15 @@ export function npmFormat(ctx: FormatContext) {
           return read ? getUser(deps, request, reply, target.user) : notAllowed(request)
         case 'token':
           return m === 'DELETE' ? deleteToken(deps, request, reply) : notAllowed(request)
+        case 'ping':
+          // `npm ping` checks the registry answers and the credentials: any signed-in caller,
+          // whatever the key; anonymous ones only on a public repository.
+          requireSignedInOrPublic(ctx, request, repoKey, NPM_FORMAT)
+          return read ? reply.send({}) : notAllowed(request)
       }
       // Everything else needs read on the repository, checked before anything else is said about it.
       const repo = findRepository(ctx, request, repoKey, NPM_FORMAT)
       switch (target.kind) {
-        case 'ping':
-          return read ? reply.send({}) : notAllowed(request)
         case 'search':
           return read ? search(deps, request, reply, repo, query) : notAllowed(request)
         case 'dist-tags':

@@ -2,7 +2,7 @@ import { once } from 'node:events'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { contentLength, deployTarget } from '../core/index.ts'
 import {
-  BodyTimeoutError,
+  consumeGuarded,
   DigestMismatchError,
   ImmutableArtifactError,
   InvalidInputError,
@@ -51,7 +51,8 @@ async function scanBody(deps: NpmDeps, request: FastifyRequest, maxBytes: number
       decodeFailure ??= err
       ingestFailure ??= err
     })
-    ingestion = ctx.blobs.ingest(d, { maxBytes, idleTimeoutMs: ctx.bodyIdleTimeoutMs }).catch((err: unknown) => {
+    // The request body as a whole is guarded below; the decoded tarball only for silence.
+    ingestion = ctx.blobs.ingest(d, { maxBytes, idleTimeoutMs: ctx.clientBody.idleTimeoutMs }).catch((err: unknown) => {
       throw decodeFailure ?? err
     })
     ingestion.catch((err: unknown) => {
@@ -59,25 +60,14 @@ async function scanBody(deps: NpmDeps, request: FastifyRequest, maxBytes: number
     })
     return { write: (b64) => void d.write(b64), end: () => void d.end() }
   })
-  let idle: NodeJS.Timeout | undefined
-  const arm = () => {
-    clearTimeout(idle)
-    idle = setTimeout(
-      () => request.raw.destroy(new BodyTimeoutError(`no body bytes arrived for ${ctx.bodyIdleTimeoutMs} ms`)),
-      ctx.bodyIdleTimeoutMs,
-    )
-  }
   try {
-    arm()
-    for await (const chunk of request.raw) {
-      arm()
-      scanner.write(chunk as Buffer)
+    await consumeGuarded(request.raw, ctx.clientBody, async (chunk) => {
+      scanner.write(chunk)
       if (ingestFailure !== undefined) throw ingestFailure
       if (decoder?.writableNeedDrain && !decoder.writableEnded) {
         await Promise.race([once(decoder, 'drain'), ingestion])
       }
-    }
-    clearTimeout(idle)
+    })
     const doc = scanner.end()
     const file = scanner.attachments[0]
     if (file === undefined || !ingestion) return { doc, attachment: undefined }
@@ -87,8 +77,6 @@ async function scanBody(deps: NpmDeps, request: FastifyRequest, maxBytes: number
     await ingestion?.catch(() => {})
     ctx.uploadFailed(NPM_FORMAT, (err as { code?: string }).code ?? 'error')
     throw err
-  } finally {
-    clearTimeout(idle)
   }
 }
 
@@ -119,9 +107,9 @@ function checkDigests(dist: unknown, blob: BlobDigests): void {
  */
 export async function putPackage(deps: NpmDeps, request: FastifyRequest, reply: FastifyReply, repo: Repository, name: string, rev: string | undefined) {
   const { ctx } = deps
-  validatePackageName(name)
   const target = deployTarget(ctx, repo)
   ctx.authorize(request, target, 'write')
+  validatePackageName(name)
   const limit = Math.min(ctx.maxUploadBytes, target.settings.maxUploadBytes ?? Infinity)
   // Base64 grows the tarball by 4/3; the rest of the document has its own bound.
   contentLength(request, MAX_PUBLISH_METADATA_BYTES + Math.ceil(limit / 3) * 4)

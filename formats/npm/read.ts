@@ -5,7 +5,7 @@ import type { FormatContext } from '../core/index.ts'
 import { ArtifactNotFoundError, NotFoundError, type Repository } from '../../store/index.ts'
 import { ABBREVIATED_MEDIA_TYPE, DEFAULT_SEARCH_SIZE, MAX_SEARCH_SIZE, NPM_FORMAT } from './constants.ts'
 import type { NpmIndex, SearchCandidate } from './npm-index.ts'
-import { isValidPackageName } from './names.ts'
+import { requireExistingName } from './names.ts'
 import { mergePackage, packumentEtag, renderPackument, renderVersion, type MergedPackage, type PackageSource } from './packument.ts'
 import { getRemotePackument, loadPackageAnywhere, serveRemoteTarball } from './remote.ts'
 import { cacheHeaders } from '../core/index.ts'
@@ -34,6 +34,12 @@ export function loadPackage({ index }: NpmDeps, repos: readonly Repository[], na
   return mergePackage(name, sources)
 }
 
+/** The deploy target of a virtual repository, when the caller may read it (else nothing: not found). */
+function writeView(ctx: FormatContext, request: FastifyRequest, repo: Repository): Repository[] {
+  const target = deployTarget(ctx, repo)
+  return ctx.can(request, target, 'read') ? [target] : []
+}
+
 function wantsAbbreviated(request: FastifyRequest): boolean {
   const accept = request.headers.accept
   return typeof accept === 'string' && accept.includes(ABBREVIATED_MEDIA_TYPE)
@@ -42,12 +48,12 @@ function wantsAbbreviated(request: FastifyRequest): boolean {
 /** GET /{name}: the full or abbreviated packument (by Accept), with a weak ETag. */
 export async function getPackument(deps: NpmDeps, request: FastifyRequest, reply: FastifyReply, repo: Repository, name: string, query: URLSearchParams) {
   deps.ctx.authorize(request, repo, 'read')
-  if (!isValidPackageName(name)) packageNotFound(name)
+  requireExistingName(name)
   // ?write=true is the document a client edits and PUTs back (deprecate, unpublish): the one
-  // repository that takes writes, not the merged view.
+  // repository that takes writes, not the merged view, and only for callers who may read it.
   const write = query.get('write') === 'true'
   if (repo.type === 'remote') return getRemotePackument(deps, request, reply, repo, name, wantsAbbreviated(request))
-  const repos = write && repo.type === 'virtual' ? [deployTarget(deps.ctx, repo)] : readOrder(deps.ctx, repo)
+  const repos = write && repo.type === 'virtual' ? writeView(deps.ctx, request, repo) : readOrder(deps.ctx, request, repo)
   const abbreviated = !write && wantsAbbreviated(request)
   const loaded = await loadPackageAnywhere(deps, repos, name, abbreviated)
   const pkg = loaded.pkg
@@ -65,8 +71,8 @@ export async function getPackument(deps: NpmDeps, request: FastifyRequest, reply
 /** GET /{name}/{version|tag}: one version's manifest. */
 export async function getVersion(deps: NpmDeps, request: FastifyRequest, reply: FastifyReply, repo: Repository, name: string, spec: string) {
   deps.ctx.authorize(request, repo, 'read')
-  if (!isValidPackageName(name)) packageNotFound(name)
-  const pkg = (await loadPackageAnywhere(deps, readOrder(deps.ctx, repo), name, false)).pkg
+  requireExistingName(name)
+  const pkg = (await loadPackageAnywhere(deps, readOrder(deps.ctx, request, repo), name, false)).pkg
   if (!pkg) packageNotFound(name)
   const version = pkg.tags[spec] ?? (semver.valid(spec) ? spec : semver.maxSatisfying(pkg.versions.map((v) => v.version), spec))
   const row = pkg.versions.find((v) => v.version === version)
@@ -78,8 +84,9 @@ export async function getVersion(deps: NpmDeps, request: FastifyRequest, reply: 
 export async function getTarball(deps: NpmDeps, request: FastifyRequest, reply: FastifyReply, repo: Repository, name: string, file: string) {
   const { ctx } = deps
   ctx.authorize(request, repo, 'read')
+  requireExistingName(name)
   const path = `${name}/-/${file}`
-  for (const r of readOrder(ctx, repo)) {
+  for (const r of readOrder(ctx, request, repo)) {
     if (r.type === 'remote') {
       if (await serveRemoteTarball(deps, request, reply, r, name, file)) return reply
       continue
@@ -96,7 +103,8 @@ export async function getTarball(deps: NpmDeps, request: FastifyRequest, reply: 
 /** GET /-/package/{name}/dist-tags. */
 export async function getDistTags(deps: NpmDeps, request: FastifyRequest, reply: FastifyReply, repo: Repository, name: string) {
   deps.ctx.authorize(request, repo, 'read')
-  const pkg = isValidPackageName(name) ? (await loadPackageAnywhere(deps, readOrder(deps.ctx, repo), name, true)).pkg : undefined
+  requireExistingName(name)
+  const pkg = (await loadPackageAnywhere(deps, readOrder(deps.ctx, request, repo), name, true)).pkg
   if (!pkg) packageNotFound(name)
   return reply.header('cache-control', 'no-cache').send(pkg.tags)
 }
@@ -132,7 +140,7 @@ export async function search(deps: NpmDeps, request: FastifyRequest, reply: Fast
   const from = Math.max(Number.parseInt(query.get('from') ?? '', 10) || 0, 0)
   const seen = new Set<string>()
   const hits: { c: SearchCandidate; manifest: Record<string, unknown>; score: number }[] = []
-  for (const r of readOrder(deps.ctx, repo)) {
+  for (const r of readOrder(deps.ctx, request, repo)) {
     for (const c of deps.index.searchCandidates(r.key)) {
       if (seen.has(c.name)) continue
       seen.add(c.name)

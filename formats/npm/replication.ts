@@ -1,6 +1,8 @@
 import type { Artifact, FormatReplicationHooks, PointerStore } from '../../store/index.ts'
 import type { ReplicationContext } from '../core/index.ts'
+import { REMOTE_METADATA_DIR } from '../core/index.ts'
 import { MAX_REPLICATED_MANIFEST_BYTES, NPM_FORMAT } from './constants.ts'
+import { packageNameProblem, validateTag, validateVersion } from './names.ts'
 import { createNpmIndex, highestVersion, type NpmIndex, type VersionRow } from './npm-index.ts'
 
 /*
@@ -159,11 +161,51 @@ function packageOfPointer(pointer: string): string | undefined {
   return undefined
 }
 
+const PACKUMENT_FILES = new Set(['packument.json', 'packument.abbreviated.json'])
+
+/**
+ * Why a replicated path is none an npm repository writes: `{name}/-/{file}` (tarballs, local or
+ * fetched by a remote repository) and `.remote/{name}/packument[.abbreviated].json`, with a
+ * name that may exist (validate-npm-package-name's rules for existing packages).
+ */
+export function npmPathProblem(path: string): string | undefined {
+  let name: string
+  if (path.startsWith(`${REMOTE_METADATA_DIR}/`)) {
+    const slash = path.lastIndexOf('/')
+    name = path.slice(REMOTE_METADATA_DIR.length + 1, slash)
+    if (!PACKUMENT_FILES.has(path.slice(slash + 1))) return `'${path}' is not an npm packument path`
+  } else {
+    const sep = path.indexOf('/-/')
+    if (sep <= 0 || path.slice(sep + 3).includes('/')) return `'${path}' is not an npm tarball path`
+    name = path.slice(0, sep)
+  }
+  const problem = packageNameProblem(name, 'existing')
+  return problem && `invalid package name '${name}': ${problem}`
+}
+
+/** Why a replicated pointer is none npm sets: `dist-tag/{name}/{tag}` or `deprecated/{name}/{version}`. */
+export function npmPointerProblem(pointer: string): string | undefined {
+  const name = packageOfPointer(pointer)
+  if (name === undefined) return `'${pointer}' is not an npm pointer`
+  const problem = packageNameProblem(name, 'existing')
+  if (problem) return `invalid package name '${name}': ${problem}`
+  const last = pointer.slice(pointer.lastIndexOf('/') + 1)
+  try {
+    if (pointer.startsWith('dist-tag/')) validateTag(last)
+    else validateVersion(last)
+  } catch (err) {
+    return (err as Error).message
+  }
+  return undefined
+}
+
 /** Keeps npm_packages / npm_versions / npm_dist_tags in step with replicated tarballs and pointers. */
 export function npmReplicationHooks(ctx: ReplicationContext): FormatReplicationHooks {
   const index = createNpmIndex(ctx.db)
   return {
     format: NPM_FORMAT,
+    pathProblem: npmPathProblem,
+    pointerProblem: npmPointerProblem,
     artifactChanged({ repo, path, artifact }) {
       const sep = path.indexOf('/-/')
       if (sep <= 0) return

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { deployTarget } from '../core/index.ts'
 import { InvalidInputError, MalformedJsonError, BodyTooLargeError, NotFoundError, type Repository } from '../../store/index.ts'
 import { MAX_SMALL_BODY_BYTES } from './constants.ts'
-import { validatePackageName, validateTag } from './names.ts'
+import { requireExistingName, validatePackageName, validateTag } from './names.ts'
 import type { NpmDeps } from './read.ts'
 import { deprecationPointer, distTagPointer, ensureLatestPointer, refreshPackage, removePackagePointers, removeVersionPointers } from './replication.ts'
 
@@ -93,6 +93,7 @@ export async function deletePackage(deps: NpmDeps, request: FastifyRequest, repl
   const { ctx, index } = deps
   const target = deployTarget(ctx, repo)
   ctx.authorize(request, target, 'delete')
+  requireExistingName(name)
   const by = ctx.userName(request)
   const removed = ctx.artifacts.transaction(() => {
     const rows = index.versions(target.key, name)
@@ -113,6 +114,7 @@ export async function deleteTarball(deps: NpmDeps, request: FastifyRequest, repl
   const { ctx, index } = deps
   const target = deployTarget(ctx, repo)
   ctx.authorize(request, target, 'delete')
+  requireExistingName(name)
   const path = `${name}/-/${file}`
   const by = ctx.userName(request)
   const found = ctx.artifacts.transaction(() => {
@@ -132,10 +134,10 @@ export async function deleteTarball(deps: NpmDeps, request: FastifyRequest, repl
 /** PUT /-/package/{name}/dist-tags/{tag} with a JSON string body (the version), as `npm dist-tag add` sends. */
 export async function putDistTag(deps: NpmDeps, request: FastifyRequest, reply: FastifyReply, repo: Repository, name: string, tag: string) {
   const { ctx, index } = deps
-  validatePackageName(name)
-  validateTag(tag)
   const target = deployTarget(ctx, repo)
   ctx.authorize(request, target, 'write')
+  validatePackageName(name)
+  validateTag(tag)
   const version = await readSmallJson(request)
   if (typeof version !== 'string') throw new InvalidInputError('the body must be a JSON string naming a version')
   ctx.artifacts.transaction(() => {
@@ -151,6 +153,7 @@ export async function deleteDistTag(deps: NpmDeps, request: FastifyRequest, repl
   const { ctx, index } = deps
   const target = deployTarget(ctx, repo)
   ctx.authorize(request, target, 'write')
+  requireExistingName(name)
   if (tag === 'latest') throw new InvalidInputError('the latest dist-tag cannot be removed; point it at another version instead')
   const by = ctx.userName(request)
   const removed = ctx.artifacts.transaction(() => {

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { AkError } from '../../store/index.ts'
+import { AkError, toDomainError } from '../../store/index.ts'
 import { DEFAULT_HTTP_STATUS } from '../core/index.ts'
 
 /**
@@ -18,7 +18,8 @@ export interface NpmWireError {
   body: { error: string; code: string }
 }
 
-export function toNpmWireError(err: unknown): NpmWireError {
+export function toNpmWireError(failure: unknown): NpmWireError {
+  const err = toDomainError(failure)
   if (err instanceof AkError) {
     return { status: NPM_STATUS[err.code] ?? 500, body: { error: err.message, code: err.code } }
   }

@@ -25,10 +25,12 @@ export const FOREIGN_LAYER_TYPES: readonly string[] = [
  * references checked), so they are bounded; 4 MiB is what Distribution and the spec suggest.
  */
 export const MAX_MANIFEST_BYTES = 4 * MiB
-/** An upload session untouched for this long is dropped with its temp file. */
+/** An upload session untouched for this long is dropped with its temp file (AK_UPLOAD_SESSION_TTL_S). */
 export const UPLOAD_IDLE_TTL = 1 * HOUR
-/** How often expired upload sessions are swept. */
+/** Expired upload sessions are swept at least this often (more often when the TTL is short). */
 export const UPLOAD_SWEEP_INTERVAL = 1 * MINUTE
+/** Upload sessions one user may have open at once (AK_MAX_UPLOAD_SESSIONS). */
+export const MAX_UPLOAD_SESSIONS = 64
 /** Page size of tags list and catalog when the client asks for none. */
 export const DEFAULT_PAGE_SIZE = 1000
 /** Largest page a client may ask for with ?n=. */

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { AkError, ERROR_CODES } from '../../store/index.ts'
+import { AkError, ERROR_CODES, toDomainError } from '../../store/index.ts'
 
 /**
  * Domain errors of the OCI format, beside the store's AkErrors. Each has a stable code and no
@@ -34,11 +34,13 @@ export const UnsupportedError = define('OCI_UNSUPPORTED', 'UnsupportedError')
 export const PaginationInvalidError = define('OCI_PAGINATION_INVALID', 'PaginationInvalidError')
 /** A tag of a repository with settings.immutable may not move to another digest. */
 export const TagImmutableError = define('OCI_TAG_IMMUTABLE', 'TagImmutableError')
+/** The caller has as many upload sessions open as one user may (AK_MAX_UPLOAD_SESSIONS). */
+export const TooManyUploadsError = define('OCI_TOO_MANY_UPLOADS', 'TooManyUploadsError')
 
 export const OCI_ERROR_CODES: readonly string[] = [
   BlobUnknownError, BlobUploadInvalidError, BlobUploadUnknownError, UploadOutOfOrderError, DigestInvalidError,
   ManifestBlobUnknownError, ManifestInvalidError, ManifestTooLargeError, ManifestUnknownError, NameInvalidError,
-  NameUnknownError, SizeInvalidError, UnsupportedError, PaginationInvalidError, TagImmutableError,
+  NameUnknownError, SizeInvalidError, UnsupportedError, PaginationInvalidError, TagImmutableError, TooManyUploadsError,
 ].map((c) => c.code)
 
 /** The error codes of the distribution spec (§ Error Codes) plus UNKNOWN for our own failures. */
@@ -81,6 +83,7 @@ export const WIRE_ERRORS: Record<string, { status: number; code: OciWireCode }> 
   OCI_UNSUPPORTED: { status: 405, code: 'UNSUPPORTED' },
   OCI_PAGINATION_INVALID: { status: 400, code: 'UNSUPPORTED' },
   OCI_TAG_IMMUTABLE: { status: 409, code: 'DENIED' },
+  OCI_TOO_MANY_UPLOADS: { status: 429, code: 'TOOMANYREQUESTS' },
   // The store's and the node's.
   AK_BLOB_NOT_FOUND: { status: 404, code: 'BLOB_UNKNOWN' },
   AK_DIGEST_MISMATCH: { status: 400, code: 'DIGEST_INVALID' },
@@ -115,6 +118,9 @@ export const WIRE_ERRORS: Record<string, { status: number; code: OciWireCode }> 
   AK_UPSTREAM_UNAVAILABLE: { status: 502, code: 'UNKNOWN' },
   AK_UPSTREAM_TIMEOUT: { status: 504, code: 'UNKNOWN' },
   AK_UPSTREAM_INVALID: { status: 502, code: 'UNKNOWN' },
+  AK_UPLOAD_TOO_SLOW: { status: 408, code: 'BLOB_UPLOAD_INVALID' },
+  // The spec has no code for a full registry; 507 says what it is (RFC 4918 § 11.5).
+  AK_INSUFFICIENT_STORAGE: { status: 507, code: 'UNKNOWN' },
 }
 
 /** Fastify's own errors that are the client's fault. */
@@ -133,7 +139,8 @@ export interface OciWireError {
 /** Every code this table must cover: the store's and ours (the unit test checks it). */
 export const ALL_DOMAIN_CODES: readonly string[] = [...ERROR_CODES, ...OCI_ERROR_CODES]
 
-export function toOciError(err: unknown): OciWireError {
+export function toOciError(failure: unknown): OciWireError {
+  const err = toDomainError(failure)
   if (err instanceof AkError) {
     const row = WIRE_ERRORS[err.code] ?? { status: 500, code: 'UNKNOWN' as const }
     const detail = err.details ? publicDetail(err.details) : undefined

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { FormatContext } from '../core/index.ts'
 import { streamRawBodies } from '../core/index.ts'
 import { UnauthorizedError } from '../../store/index.ts'
-import { OCI_FORMAT, UPLOAD_IDLE_TTL, UPLOAD_SWEEP_INTERVAL, UPLOADS_DIR } from './constants.ts'
+import { OCI_FORMAT, UPLOADS_DIR } from './constants.ts'
 import { ociErrorHandler, UnsupportedError } from './errors.ts'
 import { matchRoute } from './names.ts'
 import { createOciIndex } from './oci-db.ts'
@@ -14,16 +14,22 @@ import { manifestRoutes } from './routes-manifests.ts'
 import { remoteRoutes } from './remote.ts'
 import { UploadManager } from './uploads.ts'
 
-export { OCI_FORMAT, MAX_MANIFEST_BYTES, UPLOAD_IDLE_TTL } from './constants.ts'
+export { OCI_FORMAT, MAX_MANIFEST_BYTES, MAX_UPLOAD_SESSIONS, UPLOAD_IDLE_TTL } from './constants.ts'
 export { WIRE_ERRORS, OCI_ERROR_CODES, ALL_DOMAIN_CODES, toOciError } from './errors.ts'
 export { parseManifest, type ParsedManifest, type Descriptor } from './manifest.ts'
-export { parseName, parseReference, parseDigest, matchRoute, type Route, type OciName } from './names.ts'
+export { parseName, isImageName, parseReference, parseDigest, matchRoute, TAG, type Route, type OciName } from './names.ts'
 export { paginate, parsePage, mergeSorted } from './pagination.ts'
 export { parseContentRange } from './routes-blobs.ts'
-export { UploadManager, type UploadSession, type UploadManagerInit } from './uploads.ts'
-export { isOciMutablePath, ociReplicationHooks } from './replication.ts'
+export { UploadManager, uploadSweepInterval, type UploadSession, type UploadManagerInit } from './uploads.ts'
+export { isOciMutablePath, ociPathProblem, ociReplicationHooks } from './replication.ts'
 export { UpstreamAuth, parseChallenge, type Challenge, type UpstreamAuthInit } from './remote-auth.ts'
 export { upstreamName } from './remote-index.ts'
+
+/** The path of a request URL as the client sent it: no query, `..` and `%2e` left as they are. */
+function rawPath(url: string): string {
+  const q = url.indexOf('?')
+  return q < 0 ? url : url.slice(0, q)
+}
 
 /**
  * Sends a JSON media type exactly as the specs name it. Fastify appends `; charset=utf-8` to
@@ -52,8 +58,8 @@ export function ociFormat(ctx: FormatContext) {
     const registry = new OciRegistry(ctx, index)
     const uploads = new UploadManager({
       dir: join(ctx.tempDir, UPLOADS_DIR),
-      idleTtlMs: UPLOAD_IDLE_TTL,
-      sweepIntervalMs: UPLOAD_SWEEP_INTERVAL,
+      idleTtlMs: ctx.uploadSessions.idleTtlMs,
+      maxPerOwner: ctx.uploadSessions.maxPerUser,
     })
     app.addHook('onClose', async () => uploads.close())
     const blobs = blobRoutes({ registry, uploads, failed: (reason) => ctx.uploadFailed(OCI_FORMAT, reason) })
@@ -74,7 +80,7 @@ export function ociFormat(ctx: FormatContext) {
     /** The name in a URL, when a request fails before routing (bad credentials in the auth hook). */
     const nameIn = (url: string) => {
       try {
-        return matchRoute(new URL(url, 'http://localhost').pathname.slice(app.prefix.length + 1)).name
+        return matchRoute(rawPath(url).slice(app.prefix.length + 1)).name
       } catch {
         return undefined
       }
@@ -113,7 +119,7 @@ export function ociFormat(ctx: FormatContext) {
 
     const dispatch = async (request: FastifyRequest, reply: FastifyReply) => {
       const url = new URL(request.url, 'http://localhost')
-      const route = matchRoute(url.pathname.slice(app.prefix.length + 1))
+      const route = matchRoute(rawPath(request.url).slice(app.prefix.length + 1))
       scopeOf.set(request, route.name)
       // Who may not read the repository is refused here, the same whether or not it exists.
       registry.readable(request, route.name)
@@ -121,7 +127,7 @@ export function ociFormat(ctx: FormatContext) {
       // A remote repository is a pull-through cache of its upstream (remote.ts).
       if (remote.owns(route.name)) return remote.dispatch(request, reply, route, query)
       const m = request.method
-      if ((m === 'GET' || m === 'HEAD') && (route.kind === 'manifest' || route.kind === 'blob') && remote.hasRemoteMembers(route.name)) {
+      if ((m === 'GET' || m === 'HEAD') && (route.kind === 'manifest' || route.kind === 'blob') && remote.hasRemoteMembers(request, route.name)) {
         return remote.throughMembers(request, reply, route, () =>
           route.kind === 'manifest' ? manifests.get(request, reply, route.name, route.reference) : blobs.get(request, reply, route.name, (route as { digest: string }).digest),
         )

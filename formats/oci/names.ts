@@ -23,19 +23,30 @@ export interface OciName {
   image: string
 }
 
+/**
+ * Parses and checks a repository name (distribution-spec § Pulling manifests) as a whole:
+ * `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`, at most 255
+ * characters. Its first component is the repository key, so a key that is no OCI component
+ * (`a..b`, `a.`) names nothing here either.
+ */
 export function parseName(full: string): OciName {
-  if (full.length > MAX_NAME_LENGTH) throw new NameInvalidError(`name is longer than ${MAX_NAME_LENGTH} characters`, { name: full })
+  if (full.length > MAX_NAME_LENGTH) throw new NameInvalidError(`name is longer than ${MAX_NAME_LENGTH} characters`, { name: full.slice(0, 80) })
   const slash = full.indexOf('/')
   if (slash < 0) {
     throw new NameInvalidError(`name '${full}' must be <repository>/<image>: the first segment names the repository`, { name: full })
   }
   const repo = full.slice(0, slash)
   const image = full.slice(slash + 1)
-  if (!REPOSITORY_KEY.test(repo)) throw new NameInvalidError(`'${repo}' is not a valid repository key`, { name: full })
+  if (!REPOSITORY_KEY.test(repo) || !NAME_COMPONENT.test(repo)) throw new NameInvalidError(`'${repo}' is not a valid repository key`, { name: full })
   for (const c of image.split('/')) {
     if (!NAME_COMPONENT.test(c)) throw new NameInvalidError(`invalid image name '${image}'`, { name: full })
   }
   return { full, repo, image }
+}
+
+/** Whether `image` (a name without its repository key) is a valid image name inside a repository. */
+export function isImageName(image: string): boolean {
+  return image.length > 0 && image.length < MAX_NAME_LENGTH && image.split('/').every((c) => NAME_COMPONENT.test(c))
 }
 
 /** The hex of a sha256 digest; DigestInvalidError when malformed, UnsupportedError for other algorithms. */
@@ -77,11 +88,14 @@ const ROUTES: [RegExp, (m: RegExpExecArray) => Route][] = [
 ]
 
 /**
- * Matches the part of a URL path after `/v2/` (no query) against the spec's endpoints. Names
- * and references never need percent-encoding, so an encoded path is refused rather than decoded.
+ * Matches the part of a raw URL path after `/v2/` (no query, not normalised) against the spec's
+ * endpoints. Names and references never need percent-encoding, so an encoded path is refused
+ * rather than decoded.
  */
 export function matchRoute(path: string): Route {
   if (path.includes('%')) throw new NameInvalidError(`percent-encoded characters are not allowed in '${path}'`)
+  // Checked on the raw path: a URL parser would resolve `a/../b` into another name first.
+  if (path.split('/').some((s) => s === '.' || s === '..')) throw new NameInvalidError(`'.' and '..' are not allowed in '${path}'`)
   for (const [re, make] of ROUTES) {
     const m = re.exec(path)
     if (m) return make(m)

@@ -68,7 +68,7 @@ export class OciRegistry {
   forRead(request: FastifyRequest, fullName: string): ReadTarget {
     const name = parseName(fullName)
     const repo = this.repository(request, fullName)
-    return { name, repo, members: readOrder(this.ctx, repo) }
+    return { name, repo, members: readOrder(this.ctx, request, repo) }
   }
 
   /** Resolves a name for pushing: write on the target (and read on a virtual repository). */
@@ -78,7 +78,7 @@ export class OciRegistry {
     if (repo.type === 'virtual') this.ctx.authorize(request, repo, 'read')
     const target = deployTarget(this.ctx, repo)
     this.ctx.authorize(request, target, 'write')
-    return { name, repo, members: readOrder(this.ctx, repo), target }
+    return { name, repo, members: readOrder(this.ctx, request, repo), target }
   }
 
   /** Resolves a name for deleting: only in a local repository, with delete permission. */

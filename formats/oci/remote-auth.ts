@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import { request as undiciRequest, type Dispatcher } from 'undici'
 import { UpstreamInvalidError, UpstreamUnavailableError, type Repository } from '../../store/index.ts'
 import { redact, upstreamOf } from '../core/remote/index.ts'
@@ -10,6 +11,25 @@ import { redact, upstreamOf } from '../core/remote/index.ts'
  * if it has any) and rides every request as `Authorization: Bearer …` until it expires.
  * Registries that want Basic, or nothing, are told apart by the same probe.
  */
+
+/**
+ * Whether the token realm an upstream names may receive the repository's Basic credentials: the
+ * realm is on the upstream's host, or on its parent domain or a sibling under it (Docker Hub:
+ * registry-1.docker.io sends clients to auth.docker.io; GitLab: registry.gitlab.com to
+ * gitlab.com), never over plain http when the upstream is https. Any other realm gets an
+ * anonymous token request: a registry cannot steer the credentials to a third host.
+ */
+export function realmMayReceiveCredentials(realm: URL, upstream: URL): boolean {
+  if (upstream.protocol === 'https:' && realm.protocol !== 'https:') return false
+  const realmHost = realm.hostname.toLowerCase()
+  const upstreamHost = upstream.hostname.toLowerCase()
+  if (realmHost === upstreamHost) return true
+  if (isIP(realmHost.replace(/^\[|\]$/g, '')) !== 0 || isIP(upstreamHost.replace(/^\[|\]$/g, '')) !== 0) return false
+  const labels = upstreamHost.split('.')
+  if (labels.length < 3) return false
+  const parent = labels.slice(1).join('.')
+  return realmHost === parent || realmHost.endsWith(`.${parent}`)
+}
 
 /** A token is dropped this long before the expiry its issuer announced (clock skew, request time). */
 export const TOKEN_EXPIRY_MARGIN = 10_000
@@ -124,8 +144,9 @@ export class UpstreamAuth {
     const url = new URL(challenge.realm)
     if (challenge.service !== undefined) url.searchParams.set('service', challenge.service)
     url.searchParams.set('scope', `repository:${name}:pull`)
-    const { authorization } = upstreamOf(repo)
-    // Credentials go to the realm the registry named, which may be another host (Docker Hub's is).
+    const up = upstreamOf(repo)
+    // Credentials go to the realm only on the upstream's own domain (realmMayReceiveCredentials).
+    const authorization = up.authorization && realmMayReceiveCredentials(url, new URL(up.url)) ? up.authorization : undefined
     const res = await this.send(url.toString(), authorization ? { authorization } : {})
     if (res.statusCode !== 200) {
       res.body.resume()

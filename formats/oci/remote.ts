@@ -33,8 +33,8 @@ export interface RemoteRoutes {
   owns(name: string): boolean
   /** Handles a request for such a name: reads go upstream, writes are refused. */
   dispatch(request: FastifyRequest, reply: FastifyReply, route: Route, query: URLSearchParams): Promise<FastifyReply>
-  /** Whether `name` is in a virtual OCI repository with at least one remote member. */
-  hasRemoteMembers(name: string): boolean
+  /** Whether `name` is in a virtual OCI repository with at least one remote member the caller may read. */
+  hasRemoteMembers(request: FastifyRequest, name: string): boolean
   /**
    * GET/HEAD of a manifest or blob through such a virtual repository. A tag resolves in member
    * order (a remote member's tag fetched or revalidated like a direct read); a digest is served
@@ -50,7 +50,7 @@ export function remoteRoutes(registry: OciRegistry): RemoteRoutes {
   const { ctx, index } = registry
   const engine = remoteEngine(ctx)
   const auth = new UpstreamAuth({
-    dispatcher: ctx.remote?.dispatcher ?? defaultDispatcher(),
+    dispatcher: ctx.remote?.dispatcher ?? defaultDispatcher({ allowPrivate: ctx.remote?.allowPrivateAddresses }),
     timeoutMs: ctx.remote?.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT,
   })
 
@@ -278,9 +278,9 @@ export function remoteRoutes(registry: OciRegistry): RemoteRoutes {
   const unknown = (err: unknown) => err instanceof ManifestUnknownError || err instanceof BlobUnknownError
 
   return {
-    hasRemoteMembers(name) {
+    hasRemoteMembers(request, name) {
       const repo = virtualOf(name)
-      return repo !== undefined && readOrder(ctx, repo).some((m) => m.type === 'remote')
+      return repo !== undefined && readOrder(ctx, request, repo).some((m) => m.type === 'remote')
     },
 
     async throughMembers(request, reply, route, local) {
@@ -288,7 +288,7 @@ export function remoteRoutes(registry: OciRegistry): RemoteRoutes {
       const repo = virtualOf(route.name)
       if (!repo || (route.kind !== 'manifest' && route.kind !== 'blob')) return local()
       ctx.authorize(request, repo, 'read')
-      const members = readOrder(ctx, repo)
+      const members = readOrder(ctx, request, repo)
       let failure: unknown
       const ref = route.kind === 'manifest' ? parseReference(route.reference) : undefined
       if (ref?.kind === 'tag') {

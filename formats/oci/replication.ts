@@ -1,6 +1,7 @@
 import type { FormatReplicationHooks } from '../../store/index.ts'
-import type { ReplicationContext } from '../core/index.ts'
-import { OCI_FORMAT } from './constants.ts'
+import { REMOTE_METADATA_DIR, type ReplicationContext } from '../core/index.ts'
+import { BLOBS_PREFIX, OCI_FORMAT } from './constants.ts'
+import { isImageName, TAG as TAG_NAME } from './names.ts'
 import { createOciIndex } from './oci-db.ts'
 
 /*
@@ -26,11 +27,37 @@ export function isOciMutablePath(path: string): boolean {
   return TAG.test(path)
 }
 
+const BLOB = new RegExp(`^${BLOBS_PREFIX}/[0-9a-f]{64}$`)
+const REMOTE_TAGS_PREFIX = `${REMOTE_METADATA_DIR}/`
+const REMOTE_TAGS_SUFFIX = '/tags.json'
+
+/**
+ * Why a replicated path is none an OCI repository writes: blobs, manifests and tags of an image
+ * whose name follows the distribution spec's grammar (tags theirs too), a remote's tag list.
+ */
+export function ociPathProblem(path: string): string | undefined {
+  if (BLOB.test(path)) return undefined
+  let image: string | undefined
+  let tag: string | undefined
+  const m = MANIFEST.exec(path)
+  const t = TAG.exec(path)
+  if (m) image = m[1]
+  else if (t) [, image, tag] = t
+  else if (path.startsWith(REMOTE_TAGS_PREFIX) && path.endsWith(REMOTE_TAGS_SUFFIX)) {
+    image = path.slice(REMOTE_TAGS_PREFIX.length, -REMOTE_TAGS_SUFFIX.length)
+  }
+  if (image === undefined) return `'${path}' is not an OCI blob, manifest or tag path`
+  if (!isImageName(image)) return `invalid image name '${image}'`
+  if (tag !== undefined && !TAG_NAME.test(tag)) return `invalid tag '${tag}'`
+  return undefined
+}
+
 export function ociReplicationHooks(ctx: ReplicationContext): FormatReplicationHooks {
   const index = createOciIndex(ctx.db)
   return {
     format: OCI_FORMAT,
     isMutablePath: isOciMutablePath,
+    pathProblem: ociPathProblem,
     artifactChanged({ repo, path, artifact }) {
       const m = MANIFEST.exec(path)
       if (m) {

@@ -111,7 +111,7 @@ export function blobRoutes(init: BlobRoutesInit) {
         maxBytes: limit,
         expectedSize: contentLength(request, limit),
         expected: { sha256: hex },
-        idleTimeoutMs: ctx.bodyIdleTimeoutMs,
+        ...ctx.clientBody,
       })
     } catch (err) {
       init.failed((err as { code?: string }).code ?? 'error')
@@ -142,7 +142,10 @@ export function blobRoutes(init: BlobRoutesInit) {
       return monolithic(request, reply, t, digest)
     }
     discardBody(request)
-    const session = await uploads.create(t.target.key, t.name.full)
+    // No session (and no temp file) while the disk is short of space: 507 now, not half-way.
+    ctx.blobs.checkSpace()
+    const owner = ctx.userName(request) ?? `anonymous@${request.ip}`
+    const session = await uploads.create(t.target.key, t.name.full, owner)
     return progress(reply, session, 202)
   }
 
@@ -171,7 +174,8 @@ export function blobRoutes(init: BlobRoutesInit) {
         start: range?.start,
         length: announced ?? (range ? range.end - range.start + 1 : undefined),
         maxBytes: limit,
-        idleTimeoutMs: ctx.bodyIdleTimeoutMs,
+        clientBody: ctx.clientBody,
+        checkSpace: (bytes) => ctx.blobs.checkSpace(bytes),
         location: uploadLocation(session.name, session.uuid),
       })
     } catch (err) {

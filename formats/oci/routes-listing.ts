@@ -61,7 +61,7 @@ export function listingRoutes(registry: OciRegistry) {
     const names: string[] = []
     for (const repo of ctx.repositories.list()) {
       if (repo.format !== OCI_FORMAT || repo.type === 'remote' || !ctx.can(request, repo, 'read')) continue
-      const images = mergeSorted(readOrder(ctx, repo).map((m) => index.images(m.key)))
+      const images = mergeSorted(readOrder(ctx, request, repo).map((m) => index.images(m.key)))
       for (const image of images) names.push(`${repo.key}/${image}`)
     }
     names.sort(compareCodeUnits)

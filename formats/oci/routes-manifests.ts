@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { sendBlob } from '../core/index.ts'
-import { BodyTimeoutError, type BlobDigests, type BlobRecord } from '../../store/index.ts'
+import { bodyWatchdog, type BlobDigests, type BlobRecord, type ClientBodyLimits } from '../../store/index.ts'
 import { MAX_MANIFEST_BYTES, MAX_REPLICATED_ANNOTATIONS_BYTES } from './constants.ts'
 import {
   DigestInvalidError,
@@ -26,7 +26,7 @@ const DRAIN_LIMIT = 4 * MAX_MANIFEST_BYTES
  * Reads a manifest body whole, refusing past `max` bytes. Manifests must be parsed and checked
  * before anything is stored, so they are the one body read into memory, and it is bounded.
  */
-export function readBounded(request: FastifyRequest, max: number, idleTimeoutMs: number): Promise<Buffer> {
+export function readBounded(request: FastifyRequest, max: number, limits: ClientBodyLimits): Promise<Buffer> {
   const raw = request.raw
   const announced = request.headers['content-length']
   let refused: Error | undefined
@@ -37,13 +37,12 @@ export function readBounded(request: FastifyRequest, max: number, idleTimeoutMs:
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = []
     let total = 0
-    let timer: NodeJS.Timeout | undefined
-    const arm = () => {
-      clearTimeout(timer)
-      if (idleTimeoutMs > 0) timer = setTimeout(() => fail(new BodyTimeoutError(`no body bytes arrived for ${idleTimeoutMs} ms`)), idleTimeoutMs)
-    }
+    const watchdog = bodyWatchdog(limits, { source: raw })
+    const onGuard = () => fail(watchdog.signal.reason as Error)
+    watchdog.signal.addEventListener('abort', onGuard, { once: true })
     const cleanup = () => {
-      clearTimeout(timer)
+      watchdog.stop()
+      watchdog.signal.removeEventListener('abort', onGuard)
       raw.off('data', onData)
       raw.off('end', onEnd)
       raw.off('error', fail)
@@ -55,7 +54,7 @@ export function readBounded(request: FastifyRequest, max: number, idleTimeoutMs:
       reject(err)
     }
     const onData = (chunk: Buffer) => {
-      arm()
+      watchdog.touch(chunk.length)
       total += chunk.length
       if (total > DRAIN_LIMIT) return fail(refused ?? new ManifestTooLargeError(`manifest exceeds the maximum of ${max} bytes`))
       if (total > max) {
@@ -74,7 +73,6 @@ export function readBounded(request: FastifyRequest, max: number, idleTimeoutMs:
     raw.on('data', onData)
     raw.once('end', onEnd)
     raw.once('error', fail)
-    arm()
   })
 }
 
@@ -101,7 +99,7 @@ export function manifestRoutes(registry: OciRegistry) {
     else if (TAG.test(reference)) tag = reference
     else throw new ManifestInvalidError(`invalid tag '${reference}'`, { tag: reference })
 
-    const body = await readBounded(request, MAX_MANIFEST_BYTES, ctx.bodyIdleTimeoutMs)
+    const body = await readBounded(request, MAX_MANIFEST_BYTES, ctx.clientBody)
     const hex = createHash('sha256').update(body).digest('hex')
     const digest = `sha256:${hex}`
     if (tag === undefined && reference !== digest) {

@@ -7,15 +7,20 @@ import { pipeline } from 'node:stream/promises'
 import {
   AkError,
   BLOB_IO_BUFFER,
+  bodyWatchdog,
   BodyTooLargeError,
   ClientAbortedError,
   createParallelHasher,
   HashingTransform,
-  idleWatchdog,
+  InsufficientStorageError,
+  isStorageFull,
+  SECOND,
   SizeMismatchError,
+  type ClientBodyLimits,
   type ParallelBlobHasher,
 } from '../../store/index.ts'
-import { BlobUploadInvalidError, BlobUploadUnknownError, UploadOutOfOrderError } from './errors.ts'
+import { MAX_UPLOAD_SESSIONS, UPLOAD_SWEEP_INTERVAL } from './constants.ts'
+import { BlobUploadInvalidError, BlobUploadUnknownError, TooManyUploadsError, UploadOutOfOrderError } from './errors.ts'
 
 /** An upload in progress: a temp file the chunks are appended to, and who it belongs to. */
 export interface UploadSession {
@@ -24,6 +29,8 @@ export interface UploadSession {
   readonly repo: string
   /** The OCI name the client started the upload under; later requests must use the same. */
   readonly name: string
+  /** Who opened it (the user, or the address of an anonymous caller): the cap on open sessions counts per owner. */
+  readonly owner: string
   readonly file: string
   /** Bytes received so far: the next chunk must start here. */
   size: number
@@ -45,7 +52,10 @@ export interface AppendOptions {
   length?: number | undefined
   /** Largest total size of the upload. */
   maxBytes: number
-  idleTimeoutMs?: number | undefined
+  /** The node's limits on a client's body (silence, minimum rate). */
+  clientBody?: Partial<ClientBodyLimits> | undefined
+  /** Throws InsufficientStorageError when the chunk cannot be taken (see BlobStore.checkSpace). */
+  checkSpace?: ((bytes?: number) => void) | undefined
   /** For the 416 answer: where the upload lives. */
   location: string
 }
@@ -53,9 +63,17 @@ export interface AppendOptions {
 export interface UploadManagerInit {
   /** Directory of the temp files; created if missing. */
   dir: string
-  /** Sessions untouched for this long are dropped. */
+  /** Sessions untouched for this long are dropped (BlobUploadUnknownError) and their files deleted. */
   idleTtlMs: number
-  sweepIntervalMs: number
+  /** Open sessions one owner may have; one more is TooManyUploadsError. @default MAX_UPLOAD_SESSIONS */
+  maxPerOwner?: number
+  /** @default uploadSweepInterval(idleTtlMs) */
+  sweepIntervalMs?: number
+}
+
+/** How often expired sessions are swept: a few times per TTL, at least every UPLOAD_SWEEP_INTERVAL. */
+export function uploadSweepInterval(idleTtlMs: number): number {
+  return Math.max(SECOND / 10, Math.min(UPLOAD_SWEEP_INTERVAL, Math.floor(idleTtlMs / 4)))
 }
 
 /**
@@ -69,25 +87,50 @@ export class UploadManager {
   private readonly timer: NodeJS.Timeout
 
   constructor(private readonly init: UploadManagerInit) {
-    this.timer = setInterval(() => void this.sweep(), init.sweepIntervalMs)
+    this.timer = setInterval(() => void this.sweep(), init.sweepIntervalMs ?? uploadSweepInterval(init.idleTtlMs))
     this.timer.unref()
   }
 
-  async create(repo: string, name: string): Promise<UploadSession> {
-    await mkdir(this.init.dir, { recursive: true })
+  /** A session is expired once idle past the TTL; a request writing to it keeps it alive. */
+  private expired(s: UploadSession, now = Date.now()): boolean {
+    return !s.busy && now - s.touchedAt > this.init.idleTtlMs
+  }
+
+  /** Opens a session for `owner`; TooManyUploadsError when the owner already has the maximum open. */
+  async create(repo: string, name: string, owner = ''): Promise<UploadSession> {
+    await mkdir(this.init.dir, { recursive: true, mode: 0o700 })
+    const max = this.init.maxPerOwner ?? MAX_UPLOAD_SESSIONS
+    const now = Date.now()
+    let opened = 0
+    for (const s of this.sessions.values()) if (s.owner === owner && !this.expired(s, now)) opened++
+    if (opened >= max) {
+      throw new TooManyUploadsError(`${opened} uploads are open already, the most one user may have; finish or cancel one first`, {
+        open: opened,
+        max,
+      })
+    }
     const uuid = randomUUID()
     const file = join(this.init.dir, uuid)
-    const handle = await open(file, 'wx', 0o600)
-    await handle.close()
-    const session: UploadSession = { uuid, repo, name, file, size: 0, touchedAt: Date.now(), busy: false, hasher: createParallelHasher() }
+    // Counted from now (busy until its file exists), so concurrent requests cannot pass the cap.
+    const session: UploadSession = { uuid, repo, name, owner, file, size: 0, touchedAt: now, busy: true, hasher: undefined }
     this.sessions.set(uuid, session)
+    try {
+      await mkdir(this.init.dir, { recursive: true })
+      const handle = await open(file, 'wx', 0o600)
+      await handle.close()
+    } catch (err) {
+      await this.remove(session)
+      throw err
+    }
+    session.hasher = createParallelHasher()
+    session.busy = false
     return session
   }
 
   /** The session, or BlobUploadUnknownError when it never existed, finished, or expired. */
   get(uuid: string, name: string): UploadSession {
     const s = this.sessions.get(uuid)
-    if (!s || s.name !== name || Date.now() - s.touchedAt > this.init.idleTtlMs) {
+    if (!s || s.name !== name || this.expired(s)) {
       throw new BlobUploadUnknownError(`upload '${uuid}' of '${name}' is unknown or expired`, { uuid })
     }
     return s
@@ -108,11 +151,13 @@ export class UploadManager {
         uuid: session.uuid,
       })
     }
+    // Refused before a byte is read while the disk is short of space (507).
+    options.checkSpace?.(options.length)
     session.busy = true
     session.touchedAt = Date.now()
-    const watchdog = idleWatchdog(options.idleTimeoutMs)
-    const counter = new CountingTransform(options.maxBytes - start, () => {
-      watchdog.touch()
+    const watchdog = bodyWatchdog(options.clientBody, { source })
+    const counter = new CountingTransform(options.maxBytes - start, (bytes) => {
+      watchdog.touch(bytes)
       session.touchedAt = Date.now()
     })
     const sink = createWriteStream(session.file, { flags: 'r+', start, highWaterMark: BLOB_IO_BUFFER })
@@ -124,6 +169,9 @@ export class UploadManager {
       } catch (err) {
         if (err instanceof AkError) throw err
         if (watchdog.signal.reason instanceof AkError) throw watchdog.signal.reason
+        if (isStorageFull(err) || isStorageFull(sink.errored)) {
+          throw new InsufficientStorageError(`insufficient storage: ${((sink.errored ?? err) as Error).message}`)
+        }
         throw new ClientAbortedError(`chunk interrupted: ${(err as Error).message}`)
       }
       if (options.length !== undefined && counter.count !== options.length) {
@@ -132,9 +180,12 @@ export class UploadManager {
       session.size = start + counter.count
       return session.size
     } catch (err) {
-      await truncate(session.file, start).catch(() => {})
       session.hasher?.abort()
       session.hasher = undefined
+      // A full disk: give back all the session holds (the client starts over once there is room).
+      // Otherwise cut the file back to where it was, so the client can resume from its Range.
+      if (err instanceof InsufficientStorageError) await this.remove(session)
+      else await truncate(session.file, start).catch(() => {})
       throw err
     } finally {
       watchdog.stop()
@@ -160,7 +211,7 @@ export class UploadManager {
   async sweep(now = Date.now()): Promise<number> {
     let n = 0
     for (const s of [...this.sessions.values()]) {
-      if (!s.busy && now - s.touchedAt > this.init.idleTtlMs) {
+      if (this.expired(s, now)) {
         await this.remove(s)
         n++
       }
@@ -184,13 +235,13 @@ class CountingTransform extends Transform {
   count = 0
   constructor(
     private readonly max: number,
-    private readonly onData: () => void,
+    private readonly onData: (bytes: number) => void,
   ) {
     super({ highWaterMark: BLOB_IO_BUFFER })
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.onData()
+    this.onData(chunk.length)
     if (this.count + chunk.length > this.max) {
       done(new BodyTooLargeError(`upload exceeds the maximum of ${this.max} more bytes`))
       return

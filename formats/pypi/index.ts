@@ -29,6 +29,7 @@ export { readSdistPkgInfo, type SdistMetadataLimits } from './sdist-metadata.ts'
 export { receiveUploadForm, type UploadForm, type FormFields } from './upload-form.ts'
 export { planUpload, type UploadPlan } from './upload.ts'
 export { PYPI_STATUS, toPypiWireError } from './wire-errors.ts'
+export { pypiPathProblem, pypiReplicationHooks } from './replication.ts'
 export { parseHtmlPage, parseJsonPage, parseProjectPage, renderMergedPage, type SimpleFile } from './remote-page.ts'
 
 type RepoParams = { repo: string }
@@ -60,7 +61,7 @@ export function pypiFormat(ctx: FormatContext) {
       return findRepository(ctx, request, key, PYPI_FORMAT)
     }
 
-    const readable = (request: FastifyRequest, key: string): Repository[] => readOrder(ctx, repository(request, key))
+    const readable = (request: FastifyRequest, key: string): Repository[] => readOrder(ctx, request, repository(request, key))
 
     /** Every file of a project across the members, first member winning per filename. */
     const projectFiles = (members: Repository[], project: string): IndexFile[] => {

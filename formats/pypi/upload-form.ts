@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Readable } from 'node:stream'
 import busboy from 'busboy'
-import { BodyTooLargeError, ClientAbortedError, InvalidInputError, type BlobDigests } from '../../store/index.ts'
+import { bodyWatchdog, BodyTooLargeError, ClientAbortedError, InvalidInputError, type BlobDigests, type ClientBodyLimits } from '../../store/index.ts'
 import { MAX_FORM_FIELD_BYTES, MAX_FORM_FIELDS, MAX_SIDE_FILE_BYTES } from './constants.ts'
 
 /** The fields of an upload form, each name with every value it was sent with. */
@@ -20,6 +20,8 @@ export interface ReceiveOptions {
   beforeFile(filename: string, fields: FormFields): void
   /** Streams the `content` part into the store (with the digests the fields announced so far). */
   ingest(file: Readable, fields: FormFields): Promise<BlobDigests>
+  /** The node's limits on a client's body, applied to the whole form (the fields before the file too). */
+  clientBody?: Partial<ClientBodyLimits> | undefined
 }
 
 /** The first value of a form field. */
@@ -56,10 +58,12 @@ export function receiveUploadForm(source: Readable, headers: IncomingHttpHeaders
     const fields: FormFields = new Map()
     let ingesting: Promise<UploadForm['file']> | undefined
     let settled = false
+    const watchdog = bodyWatchdog(options.clientBody, { source })
 
     const fail = (err: unknown) => {
       if (settled) return
       settled = true
+      watchdog.stop()
       source.unpipe(parser)
       parser.removeAllListeners()
       parser.on('error', () => {})
@@ -106,11 +110,23 @@ export function receiveUploadForm(source: Readable, headers: IncomingHttpHeaders
       ;(ingesting ?? Promise.resolve(undefined)).then((file) => {
         if (settled) return
         settled = true
+        watchdog.stop()
         resolve({ fields, file })
       }, fail)
     })
     source.on('aborted', () => fail(new ClientAbortedError('the client aborted the upload')))
     source.on('error', (err) => fail(new ClientAbortedError(`upload interrupted: ${err.message}`)))
     source.pipe(parser)
+    // Piped, so flowing: this listener sees every chunk without consuming any.
+    source.on('data', (chunk: Buffer) => watchdog.touch(chunk.length))
+    watchdog.signal.addEventListener(
+      'abort',
+      () => {
+        const reason = watchdog.signal.reason as Error
+        fail(reason)
+        parser.destroy(reason) // the content part's stream fails too, so its temp file goes now
+      },
+      { once: true },
+    )
   })
 }

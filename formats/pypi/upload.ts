@@ -132,7 +132,8 @@ export async function handleUpload(
         if (field(fields, 'name') !== undefined && field(fields, 'version') !== undefined) planUpload(fields, filename)
       },
       ingest: (stream, fields) =>
-        ctx.blobs.ingest(stream, { maxBytes: limit, expected: announcedDigests(fields), idleTimeoutMs: ctx.bodyIdleTimeoutMs }),
+        ctx.blobs.ingest(stream, { maxBytes: limit, expected: announcedDigests(fields), ...ctx.clientBody }),
+      clientBody: ctx.clientBody,
     })
     if (!form.file) throw new InvalidInputError('Upload payload does not have a file')
     const { blob } = form.file

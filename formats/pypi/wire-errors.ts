@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { AkError } from '../../store/index.ts'
+import { AkError, toDomainError } from '../../store/index.ts'
 import { AUTH_REALM } from './constants.ts'
 import { DEFAULT_HTTP_STATUS } from '../core/index.ts'
 
@@ -25,7 +25,8 @@ export interface PypiWireError {
   message: string
 }
 
-export function toPypiWireError(err: unknown): PypiWireError {
+export function toPypiWireError(failure: unknown): PypiWireError {
+  const err = toDomainError(failure)
   if (err instanceof AkError) {
     const status = PYPI_STATUS[err.code] ?? 500
     return { status, message: `${PREFIXES[err.code] ?? ''}${err.message}` }
@@ -47,6 +48,8 @@ export function pypiErrorHandler(err: unknown, request: FastifyRequest, reply: F
   const { status, message } = toPypiWireError(err)
   if (status >= 500) request.log.error({ err }, 'pypi request failed')
   if (status === 401) reply.header('www-authenticate', `Basic realm="${AUTH_REALM}"`)
+  // A body still streaming in when we refuse (too slow, too large): close after answering.
+  if (!request.raw.complete) reply.header('connection', 'close')
   reply.raw.statusMessage = reasonPhrase(message)
   return reply
     .code(status)

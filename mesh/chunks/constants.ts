@@ -27,6 +27,11 @@ export const PEER_TOKEN_TTL = 30 * SECOND
 export const MAX_PEER_TOKEN_TTL = 60 * SECOND
 /** A token is renewed when less than this is left of its life. */
 export const PEER_TOKEN_RENEW_BEFORE = 10 * SECOND
+/**
+ * HKDF label of the key that MACs peer tokens (mesh/psk.ts deriveMeshSubkey): the token's `mac`
+ * claim proves that its signer holds the mesh key, as the pnet handshake does on libp2p.
+ */
+export const PEER_TOKEN_MAC_LABEL = 'artifact-keeper/v1/http-chunk-peer-token-mac'
 /** Tolerated clock difference between nodes when checking iat/exp. */
 export const PEER_TOKEN_CLOCK_SKEW = 5 * SECOND
 /** How long the serving node remembers a verified token (bounded by its exp). */

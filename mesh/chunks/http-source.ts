@@ -13,8 +13,10 @@ export interface HttpChunkSourceInit {
   peerId: string
   /** The serving node's HTTP base URL (as it advertises it), without /api/v1. */
   baseUrl: string
-  /** Shares minted tokens between sources. @default a signer of this source's own */
+  /** Shares minted tokens between sources. @default a signer of this source's own (with `psk`) */
   signer?: PeerTokenSigner
+  /** The mesh key (pnet v1 bytes), which a closed mesh's nodes ask tokens to prove. Used only without `signer`. @default none */
+  psk?: Uint8Array
   /** @default undici's global dispatcher */
   dispatcher?: Dispatcher
   /** Headers, then each body read, must arrive within this. @default CHUNK_IDLE_TIMEOUT (15 s) */
@@ -40,7 +42,7 @@ class HttpChunkSource implements ChunkSource {
     this.peerId = init.peerId
     this.id = `http:${init.peerId}`
     this.base = `${init.baseUrl.replace(/\/+$/, '')}/api/v1/chunks`
-    this.signer = init.signer ?? createPeerTokenSigner(init.identity)
+    this.signer = init.signer ?? createPeerTokenSigner(init.identity, init.psk ? { psk: init.psk } : {})
     this.idleMs = init.idleTimeoutMs ?? CHUNK_IDLE_TIMEOUT
   }
 

@@ -15,10 +15,12 @@ export interface PeerSourceFactory {
 export interface PeerSourceFactoryInit {
   /** Offer the HTTP transport when a peer advertises one. @default true */
   http?: boolean
+  /** The mesh key (pnet v1 bytes): HTTP peer tokens prove it, as closed meshes require. @default none (an open mesh) */
+  psk?: Uint8Array
 }
 
 export function createPeerSourceFactory(host: MeshHost, identity: NodeIdentity, init: PeerSourceFactoryInit = {}): PeerSourceFactory {
-  const signer = createPeerTokenSigner(identity)
+  const signer = createPeerTokenSigner(identity, init.psk ? { psk: init.psk } : {})
   const info = new Map<string, { httpUrl: string | null; at: number }>()
   return {
     async sourcesFor(peerId, signal) {

@@ -1,4 +1,4 @@
-import { artifactFromRow, compareHlc, type Artifact, type ArtifactRow, type Db, type FormatReplicationHooks, type Hlc } from '../../store/index.ts'
+import { artifactFromRow, compareHlc, validateArtifactPath, type Artifact, type ArtifactRow, type Db, type FormatReplicationHooks, type Hlc } from '../../store/index.ts'
 
 /*
  * The format side of applying replicated events: mutable pointers (last writer wins by HLC) and
@@ -9,8 +9,18 @@ import { artifactFromRow, compareHlc, type Artifact, type ArtifactRow, type Db, 
 /** Reports a hook that threw; its change was rolled back alone and the batch went on. */
 export type HookErrorHandler = (err: unknown, what: { format: string; repo: string; path: string }) => void
 
+/** Reports a replicated path or pointer name that was refused (left unmaterialised) and why. */
+export type RefusedHandler = (what: { repo: string; path: string; reason: string }) => void
+
 /** Routes replicated changes to the hooks of the repository's format. */
 export interface HookDispatch {
+  /**
+   * Why a replicated path of `repo` may not be materialised: the store's path rules, then the
+   * format's own (FormatReplicationHooks.pathProblem). Undefined when it may.
+   */
+  pathProblem(repo: string, path: string): string | undefined
+  /** The same for a pointer name (the format's pointerProblem). */
+  pointerProblem(repo: string, name: string): string | undefined
   /** Whether `path` of `repo` is a mutable path of its format (latest write wins even in an immutable repository). */
   isMutablePath(repo: string, path: string): boolean
   /** (repo, path) was recomputed: hands its current artifact row (or undefined) to the format's hook. */
@@ -59,6 +69,15 @@ export function createHookDispatch(db: Db, hooks: readonly FormatReplicationHook
   }
   return {
     reset: () => formats.clear(),
+    pathProblem: (repo, path) => {
+      try {
+        validateArtifactPath(path)
+      } catch (err) {
+        return (err as Error).message
+      }
+      return hookOf(repo)?.pathProblem?.(path)
+    },
+    pointerProblem: (repo, name) => hookOf(repo)?.pointerProblem?.(name),
     isMutablePath: (repo, path) => hookOf(repo)?.isMutablePath?.(path) === true,
     artifactChanged: (repo, path) => {
       const hook = hookOf(repo)

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
-import { compareHlc, CHUNK_SIZE, LOCAL_ORIGIN_PREFIX, LOCAL_SECRET_SETTINGS, type Db, type FormatReplicationHooks, type Hlc, type ReplicationLog, type SignedEvent } from '../../store/index.ts'
-import { createHookDispatch, createPointerApplier, isPointerKind, type HookErrorHandler } from './apply-pointers.ts'
+import { compareHlc, CHUNK_SIZE, LOCAL_ORIGIN_PREFIX, LOCAL_SECRET_SETTINGS, REPOSITORY_KEY, type Db, type FormatReplicationHooks, type Hlc, type ReplicationLog, type SignedEvent } from '../../store/index.ts'
+import { createHookDispatch, createPointerApplier, isPointerKind, type HookErrorHandler, type RefusedHandler } from './apply-pointers.ts'
 import { contentFilter, effectiveReplication, selectsNode, type ContentFilter, type ReplicationMode, type SelfDescription } from './selection.ts'
 
 interface PathEvent {
@@ -46,6 +46,11 @@ export interface EventApplierOptions {
   hooks?: readonly FormatReplicationHooks[]
   /** Called when a hook throws (its own writes are rolled back; the batch still applies). */
   onHookError?: HookErrorHandler
+  /**
+   * Called for a path or pointer name that fails the store's or its format's name rules: it is
+   * left unmaterialised (its events are kept), as a client's upload of it would have been refused.
+   */
+  onRefused?: RefusedHandler
   /**
    * This node's peer ID and labels, matched against each repository's replication peers and
    * labels. Undefined: every repository selects this node.
@@ -154,20 +159,26 @@ export function createEventApplier(db: Db, log: ReplicationLog, options: EventAp
   }
 
   /**
-   * Replicated settings never carry upstream credentials (store/repositories.ts replicatedSettings):
-   * keep this node's own while the upstream URL stays the same.
+   * Replicated settings never carry upstream credentials (store/repositories.ts replicatedSettings),
+   * and any an event has anyway are ignored: keep this node's own (as stored, sealed with its secret
+   * key) while the upstream URL stays the same.
    */
   const withLocalSecrets = (incoming: unknown, localText: string | undefined): unknown => {
     const settings = (incoming && typeof incoming === 'object' ? incoming : {}) as Record<string, unknown>
-    if (!localText) return settings
-    const local = JSON.parse(localText) as { upstream?: Record<string, unknown> }
-    const up = settings.upstream as Record<string, unknown> | undefined
-    if (!local.upstream || !up || up.url !== local.upstream.url) return settings
+    const given = settings.upstream && typeof settings.upstream === 'object' ? (settings.upstream as Record<string, unknown>) : undefined
+    if (!given) return settings
+    const up = Object.fromEntries(Object.entries(given).filter(([k]) => !(LOCAL_SECRET_SETTINGS as readonly string[]).includes(k)))
+    const local = localText ? (JSON.parse(localText) as { upstream?: Record<string, unknown> }) : {}
+    if (!local.upstream || up.url !== local.upstream.url) return { ...settings, upstream: up }
     const kept = Object.fromEntries(LOCAL_SECRET_SETTINGS.filter((k) => local.upstream?.[k] !== undefined).map((k) => [k, local.upstream?.[k]]))
     return { ...settings, upstream: { ...up, ...kept } }
   }
 
   const recomputeRepo = (repo: string): void => {
+    if (!REPOSITORY_KEY.test(repo)) {
+      options.onRefused?.({ repo, path: '', reason: `invalid repository key '${repo.slice(0, 80)}'` })
+      return
+    }
     const here = getRepo.get(repo) as RepoRow | undefined
     // Local-only here: this node's copy is detached; others' events are kept, not applied.
     if (here && effectiveReplication(here.type, JSON.parse(here.settings) as unknown).mode === 'local-only') return
@@ -214,6 +225,12 @@ export function createEventApplier(db: Db, log: ReplicationLog, options: EventAp
   const recomputePath = (repo: string, path: string, applied?: SignedEvent): void => {
     const here = localRepo(repo)
     if (!here?.applies) return
+    // Names from peers are checked as a client's would be: a path no upload could have made stays out.
+    const problem = hooks.pathProblem(repo, path)
+    if (problem !== undefined) {
+      options.onRefused?.({ repo, path, reason: problem })
+      return
+    }
     const immutable = here.immutable && !hooks.isMutablePath(repo, path)
     const first = applied !== undefined && onlyEventOfPath(repo, path, applied)
     const events: PathEvent[] =
@@ -319,7 +336,13 @@ export function createEventApplier(db: Db, log: ReplicationLog, options: EventAp
 
   const recomputePointer = (repo: string, name: string): void => {
     const here = localRepo(repo)
-    if (here?.applies && here.filter.tag(name)) pointers.recompute(repo, name)
+    if (!here?.applies || !here.filter.tag(name)) return
+    const problem = hooks.pointerProblem(repo, name)
+    if (problem !== undefined) {
+      options.onRefused?.({ repo, path: name, reason: problem })
+      return
+    }
+    pointers.recompute(repo, name)
   }
   const contentPaths = db.prepare(`SELECT DISTINCT path, kind IN ('pointer.set', 'pointer.delete') AS pointer FROM events
     WHERE repo = ? AND path IS NOT NULL AND origin NOT LIKE '${LOCAL_ORIGIN_PREFIX}%'`)

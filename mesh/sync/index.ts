@@ -16,5 +16,4 @@ export {
   type SelfDescription,
   type ContentFilter,
 } from './selection.ts'
-export { globToRegExp, globsMatcher } from './glob.ts'
 export { verifyEvent, ChainVerifier, type ChainCheck } from './chain.ts'

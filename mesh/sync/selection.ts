@@ -1,4 +1,4 @@
-import { globsMatcher } from './glob.ts'
+import { globsMatcher } from '../../store/index.ts'
 
 /*
  * Per-repository replication settings (settings.replication of a repository) and the decisions

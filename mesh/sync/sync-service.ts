@@ -110,6 +110,7 @@ class LogSync implements SyncService {
     this.applier = createEventApplier(c.db, c.log, {
       hooks: c.hooks,
       onHookError: (err, what) => this.logger.warn({ err, ...what }, 'a format replication hook failed; its index may lag'),
+      onRefused: (what) => this.logger.warn(what, 'a replicated name breaks its format\'s rules; left out'),
       self: { peerId: c.log.origin, labels: c.labels ?? {} },
       autoCreate: c.autoCreateRepositories ?? true,
       onRemoteBlobs: c.onRemoteBlobs,

@@ -33,7 +33,9 @@ function digestParam(request: FastifyRequest): string {
  *   GET /api/v1/chunks/:sha256/manifest    → {sha256, size, chunkSize, chunks: base64 of the 32-byte digests}
  *   GET /api/v1/chunks/:sha256/have        → {have: 'all' | base64 bitmap}
  *   GET /api/v1/chunks/:sha256/chunks/:i   → the chunk's bytes (application/octet-stream)
- * Each request carries X-AK-Peer-Token: a JWT (EdDSA) signed by the requesting node's key.
+ * Each request carries X-AK-Peer-Token: a JWT (EdDSA) signed by the requesting node's key and, in
+ * a closed mesh, carrying a mac made with the mesh key (mesh/chunks/peer-token.ts): the same proof
+ * of membership as libp2p's pnet handshake, so an allowlisted node key alone opens nothing.
  */
 export function chunkRoutes(mesh: () => ChunkApiMesh | undefined) {
   return async function (app: FastifyInstance): Promise<void> {

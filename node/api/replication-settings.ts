@@ -1,5 +1,6 @@
 import { z } from 'zod'
-import { effectiveReplication, globToRegExp, type ReplicationSettings } from '../../mesh/index.ts'
+import { globToRegExp } from '../../store/index.ts'
+import { effectiveReplication, type ReplicationSettings } from '../../mesh/index.ts'
 import type { Repository, RepositorySettings } from '../../store/index.ts'
 
 /*

@@ -55,6 +55,11 @@ export function tokenRoutes(ctx: ApiContext) {
       const owner = body.user ?? me.name
       if (owner !== me.name) auth.authorize(request.principal, undefined, 'admin')
       if (!store.auth.getUser(owner)) throw new UnauthorizedError(`user '${owner}' does not exist`)
+      // A token never mints a wider one: its repositories bound the new token's (and are the default).
+      const repos = body.repos ?? me.token?.repos ?? ['*']
+      if (me.token && !me.token.repos.includes('*') && !repos.every((r) => me.token?.repos.includes(r))) {
+        throw new ForbiddenError(`this token may create tokens for its own repositories only (${me.token.repos.join(', ')})`)
+      }
       let expiresAt: number | null = null
       if (body.expiresAt) expiresAt = Date.parse(body.expiresAt)
       if (body.expiresInSeconds) expiresAt = Date.now() + body.expiresInSeconds * 1000
@@ -65,7 +70,7 @@ export function tokenRoutes(ctx: ApiContext) {
         user: owner,
         name: body.name ?? '',
         secretHash: generated.secretHash,
-        repos: body.repos ?? ['*'],
+        repos,
         access: body.access ?? 'write',
         expiresAt,
         createdAt: Date.now(),
@@ -88,6 +93,8 @@ export function tokenRoutes(ctx: ApiContext) {
       const t = store.auth.getToken(request.params.id)
       if (!t) throw new TokenNotFoundError(`token '${request.params.id}' does not exist`)
       if (t.user !== me.name) auth.authorize(request.principal, undefined, 'admin')
+      // As for creating: managing tokens takes a password, a session or an admin token; any token may revoke itself.
+      if (me.token && me.token.access !== 'admin' && me.token.id !== t.id) throw new ForbiddenError('only an admin token may revoke other tokens')
       store.auth.deleteToken(t.id)
       return reply.code(204).send()
     })

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Action, AuthStore, Repository, TokenAccess, User } from '../../store/index.ts'
 import { ForbiddenError, TooManyAttemptsError, UnauthorizedError } from '../../store/index.ts'
 import { verifyPassword } from './passwords.ts'
 import { parseToken, secretMatches } from './tokens.ts'
 import type { SessionSigner } from './sessions.ts'
-import { FailureLimiter } from './rate-limit.ts'
-import { CREDENTIAL_CACHE_SIZE, CREDENTIAL_CACHE_TTL, LOGIN_WINDOW, TOKEN_TOUCH_INTERVAL } from '../constants.ts'
+import { LoginThrottle } from './login-throttle.ts'
+import { CREDENTIAL_CACHE_SIZE, CREDENTIAL_CACHE_TTL, TOKEN_TOUCH_INTERVAL } from '../constants.ts'
 
 export type Principal =
   | { kind: 'anonymous' }
@@ -37,70 +38,119 @@ function expand(actions: Action[]): Set<Action> {
   return set
 }
 
+/**
+ * Why credentials were refused (the `reason` label of ak_auth_failures_total): a wrong password,
+ * a user name that does not exist, a disabled user, a password attempt refused by the throttle
+ * without being checked (429), an unknown or wrong API token, an expired one, a token sent with
+ * another user's name, a session JWT that is invalid, expired or ended.
+ */
+export type AuthFailureReason = 'password' | 'unknown_user' | 'disabled' | 'throttled' | 'token' | 'token_expired' | 'token_user' | 'session'
+
+/** One refused credential, for the log and the metric. Never carries the secret. */
+export interface AuthFailure {
+  reason: AuthFailureReason
+  /** The user name given (or the token's owner / id), when there is one. */
+  user?: string
+  address: string
+}
+
 export interface AuthServiceInit {
+  /** Failed passwords of one user name before back-off starts (node/auth/login-throttle.ts). */
   maxFailedLoginsPerUser: number
+  /** Failed passwords from one address before its back-off starts. */
   maxFailedLoginsPerAddress: number
+  /** Told of every refused credential (log it, count it). @default nothing */
+  onFailure?: (failure: AuthFailure) => void
 }
 
 /** Who is calling (authenticate) and what they may do (can, authorize). */
 export class AuthService {
-  private readonly byUser: FailureLimiter
-  private readonly byAddress: FailureLimiter
+  private readonly throttle: LoginThrottle
+  private readonly onFailure: (failure: AuthFailure) => void
   /** sha256(user, password) → the stored hash it was verified against, and until when. */
   private readonly verified = new Map<string, { passwordHash: string; until: number }>()
+  /** Password checks running, by sha256(user, password) and stored hash: parallel requests with the same credentials share one scrypt. */
+  private readonly verifying = new Map<string, Promise<boolean>>()
 
   constructor(
     private readonly store: AuthStore,
     private readonly sessions: SessionSigner,
     init: AuthServiceInit,
   ) {
-    this.byUser = new FailureLimiter(init.maxFailedLoginsPerUser, LOGIN_WINDOW)
-    this.byAddress = new FailureLimiter(init.maxFailedLoginsPerAddress, LOGIN_WINDOW)
+    this.throttle = new LoginThrottle({ maxFailedPerUser: init.maxFailedLoginsPerUser, maxFailedPerAddress: init.maxFailedLoginsPerAddress })
+    this.onFailure = init.onFailure ?? (() => {})
   }
 
-  private checkLimits(user: string, address: string): void {
-    const wait = Math.max(this.byUser.blockedFor(`u:${user}`), this.byAddress.blockedFor(`a:${address}`))
-    if (wait > 0) {
-      throw new TooManyAttemptsError('too many failed logins; try again later', { retryAfterSeconds: Math.ceil(wait / 1000) })
+  private refuse(reason: AuthFailureReason, user: string | undefined, address: string, message = 'invalid credentials'): never {
+    this.onFailure({ reason, ...(user !== undefined ? { user } : {}), address })
+    throw new UnauthorizedError(message)
+  }
+
+  private verify(password: string, passwordHash: string, cacheKey: string): Promise<boolean> {
+    const key = `${cacheKey}:${passwordHash}`
+    let running = this.verifying.get(key)
+    if (!running) {
+      running = verifyPassword(password, passwordHash).finally(() => this.verifying.delete(key))
+      this.verifying.set(key, running)
     }
+    return running
   }
 
-  private failed(user: string, address: string): never {
-    this.byUser.fail(`u:${user}`)
-    this.byAddress.fail(`a:${address}`)
-    throw new UnauthorizedError('invalid credentials')
-  }
-
-  /** Checks a user name and password, rate limited per user and per address. */
+  /**
+   * Checks a user name and password from a client address, throttled per (user, address), per
+   * user and per address as node/auth/login-throttle.ts describes: a correct password from an
+   * address where this user has no recent failures always succeeds.
+   */
   async login(name: string, password: string, address: string): Promise<User> {
-    this.checkLimits(name, address)
-    const user = this.store.getUser(name)
     const cacheKey = createHash('sha256').update(name).update('\0').update(password).digest('hex')
+    const gate = this.throttle.gate(name, address, cacheKey)
+    if (gate.refuse) {
+      this.onFailure({ reason: 'throttled', user: name, address })
+      throw new TooManyAttemptsError('too many failed logins for this user from this address; try again later', {
+        retryAfterSeconds: Math.max(1, Math.ceil(gate.retryAfterMs / 1000)),
+      })
+    }
+    const user = this.store.getUser(name)
     const cached = this.verified.get(cacheKey)
     if (user && !user.disabled && cached && cached.until > Date.now() && cached.passwordHash === user.passwordHash) {
+      this.throttle.succeeded(name, address)
       return user
     }
-    // Verify against a dummy hash when the user is unknown, so timing does not reveal names.
-    const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH)
-    if (!user || !ok || user.disabled) this.failed(name, address)
+    const done = this.throttle.begin(name, address, cacheKey)
+    let ok: boolean
+    try {
+      // Verify against a dummy hash when the user is unknown, so timing does not reveal names.
+      ok = await this.verify(password, user?.passwordHash ?? DUMMY_HASH, cacheKey)
+      // Held whichever way it went, so that the delay tells nothing about the password.
+      if (gate.holdMs > 0) await sleep(gate.holdMs)
+    } finally {
+      done()
+    }
+    if (!user || !ok || user.disabled) {
+      this.throttle.failed(name, address)
+      this.refuse(!user ? 'unknown_user' : user.disabled ? 'disabled' : 'password', name, address)
+    }
     if (this.verified.size >= CREDENTIAL_CACHE_SIZE) this.verified.clear()
     this.verified.set(cacheKey, { passwordHash: user.passwordHash, until: Date.now() + CREDENTIAL_CACHE_TTL })
-    this.byUser.reset(`u:${name}`)
+    this.throttle.succeeded(name, address)
     return user
   }
 
+  /**
+   * An API token's principal. Never throttled: a token is a 256-bit secret (nothing to guess),
+   * and password failures from the same address must not stop automation that uses tokens.
+   */
   private tokenPrincipal(raw: string, expectedUser: string | undefined, address: string): Principal {
     const parsed = parseToken(raw)
-    if (!parsed) this.failed(expectedUser ?? 'token', address)
-    this.checkLimits(`token:${parsed.id}`, address)
+    if (!parsed) this.refuse('token', expectedUser, address)
     const record = this.store.getToken(parsed.id)
-    if (!record || !secretMatches(parsed.secret, record.secretHash)) this.failed(`token:${parsed.id}`, address)
-    if (record.expiresAt !== null && record.expiresAt <= Date.now()) throw new UnauthorizedError('token expired')
+    if (!record || !secretMatches(parsed.secret, record.secretHash)) this.refuse('token', expectedUser ?? `token:${parsed.id}`, address)
+    if (record.expiresAt !== null && record.expiresAt <= Date.now()) this.refuse('token_expired', record.user, address, 'token expired')
     if (expectedUser !== undefined && expectedUser !== record.user && expectedUser !== '__token__' && expectedUser !== 'token') {
-      this.failed(expectedUser, address)
+      this.refuse('token_user', expectedUser, address)
     }
     const user = this.store.getUser(record.user)
-    if (!user || user.disabled) throw new UnauthorizedError('the token owner is disabled or gone')
+    if (!user || user.disabled) this.refuse('disabled', record.user, address, 'the token owner is disabled or gone')
     // last_used_at is informational: write it at most once a minute per token, not per request.
     const now = Date.now()
     if ((record.lastUsedAt ?? 0) < now - TOKEN_TOUCH_INTERVAL) this.store.touchToken(record.id, now)
@@ -137,14 +187,15 @@ export class AuthService {
     }
     if (scheme === 'bearer') {
       if (value.startsWith('akt_')) return this.tokenPrincipal(value, undefined, address)
+      // Session JWTs are never throttled either: the signature is the proof, nothing to guess.
       const session = await this.sessions.verify(value)
-      if (!session) throw new UnauthorizedError('invalid or expired session token')
+      if (!session) this.refuse('session', undefined, address, 'invalid or expired session token')
       if (session.user === ANONYMOUS_SUBJECT) return ANONYMOUS
       const user = this.store.getUser(session.user)
-      if (!user || user.disabled) throw new UnauthorizedError('the session user is disabled or gone')
+      if (!user || user.disabled) this.refuse('session', session.user, address, 'the session user is disabled or gone')
       // Any change to the user (password, admin flag, disabling) ends sessions issued before it.
       // iat has whole-second precision, hence the second of slack.
-      if (session.issuedAt + 1000 < user.updatedAt) throw new UnauthorizedError('session ended by a change to the user')
+      if (session.issuedAt + 1000 < user.updatedAt) this.refuse('session', user.name, address, 'session ended by a change to the user')
       return { kind: 'user', name: user.name, admin: user.admin, via: 'session' }
     }
     throw new UnauthorizedError(`unsupported authorization scheme '${scheme}'`)

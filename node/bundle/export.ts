@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { rename, stat, unlink } from 'node:fs/promises'
-import { chainOf, GENESIS_CHAIN, signingBytes, type SignedEvent, type Store } from '../../store/index.ts'
+import { chainOf, GENESIS_CHAIN, LOCAL_SECRET_SETTINGS, signingBytes, type SignedEvent, type Store } from '../../store/index.ts'
 import { EVENT_FRAME_TARGET_BYTES, EVENTS_PER_FRAME, FRAME } from './constants.ts'
 import { BundleError } from './errors.ts'
 import { BundleWriter, signedMessage } from './frames.ts'
@@ -54,6 +54,19 @@ interface Selection {
   blobs: string[]
   /** The selected events, origin by origin, read again from the log (same bounds each time). */
   events(): Generator<{ event: SignedEvent; prev: Uint8Array }>
+}
+
+/**
+ * A bundle never carries upstream credentials. Repository events are written without them
+ * (store replicatedSettings), and signed events cannot be edited: one that has them anyway (a log
+ * from before they were left out) stops the export instead of leaving on a carried disk.
+ */
+function refuseSecrets(event: SignedEvent): void {
+  if (event.kind !== 'repo.create' && event.kind !== 'repo.update') return
+  const upstream = (JSON.parse(event.payload) as { settings?: { upstream?: Record<string, unknown> } }).settings?.upstream
+  if (upstream && typeof upstream === 'object' && LOCAL_SECRET_SETTINGS.some((k) => upstream[k] !== undefined)) {
+    throw new BundleError('AK_BUNDLE_EXPORT', `event ${event.origin}/${event.seq} of repository '${event.repo}' carries upstream credentials; export it without that repository (--repos)`)
+  }
 }
 
 /** Decides what goes into the bundle: which events, up to which vector, which held blobs. */
@@ -111,6 +124,7 @@ function select(store: Store, options: ExportOptions): Selection {
       complete = false
       continue
     }
+    refuseSecrets(event)
     events++
     eventBytes += JSON.stringify(toWire(event, prev)).length + 1
     if (event.kind === 'artifact.put' && event.sha256 && !blobSet.has(event.sha256)) {

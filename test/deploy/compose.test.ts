@@ -81,6 +81,12 @@ describe('Dockerfile', () => {
     expect(runtime.join('\n')).not.toMatch(/COPY (--\S+ )*(\.|test|bench) /)
   })
 
+  it('runs the compiled build: dist/ from the build stage, no TypeScript sources in the runtime', () => {
+    const r = runtime.join('\n')
+    expect(r).toMatch(/COPY --from=build (--\S+ )*\/app\/dist \.\/dist/)
+    expect(r).not.toMatch(/COPY (--\S+ )*(node|store|mesh|scheduler|formats) /)
+  })
+
   it('runs as a non-root user with /data as its volume and a health check', () => {
     const user = runtime.filter((l) => l.startsWith('USER ')).pop()
     expect(user).toBeDefined()

@@ -11,6 +11,8 @@ want twine twine
 want pip python3-pip
 # pip builds the test sdist offline (--no-build-isolation) with Debian's python3, which needs these:
 /usr/bin/python3 -c 'import setuptools, wheel' >/dev/null 2>&1 || need+=(python3-setuptools python3-wheel)
+# the pypi copy-paste block of docs/formats/pypi.md builds with `python3 -m pip` and installs into a venv
+/usr/bin/python3 -c 'import pip, ensurepip' >/dev/null 2>&1 || need+=(python3-pip python3-venv)
 want go golang-go
 want openssl openssl
 want skopeo skopeo

@@ -42,6 +42,8 @@ function procStatus(pid: number, field: string): number {
 }
 
 export interface StartOptions {
+  /** The `ak` entry point. @default AK_BIN (this checkout's bin/ak.mjs) */
+  bin?: string
   dataDir?: string
   env?: Record<string, string>
   args?: string[]
@@ -52,7 +54,7 @@ export interface StartOptions {
 /** Spawns `ak serve` as a real child process on 127.0.0.1 with an OS-chosen port. */
 export async function startNodeProcess(options: StartOptions = {}): Promise<NodeProcess> {
   const dataDir = options.dataDir ?? tempDir()
-  const child = spawn(process.execPath, [AK_BIN, 'serve', '--host', '127.0.0.1', '--port', '0', ...(options.args ?? [])], {
+  const child = spawn(process.execPath, [options.bin ?? AK_BIN, 'serve', '--host', '127.0.0.1', '--port', '0', ...(options.args ?? [])], {
     env: {
       ...process.env,
       AK_DATA_DIR: dataDir,

@@ -22,6 +22,8 @@ export const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).
 export interface TestPeer {
   identity: NodeIdentity
   host: MeshHost
+  /** The mesh key it was started with (pnet v1 bytes). */
+  psk: Uint8Array | undefined
   dir: string
   stop(): Promise<void>
 }
@@ -30,11 +32,13 @@ export interface TestPeer {
 export async function startPeer(key: string | undefined, options: { bootstrap?: string[]; allow?: string[] } = {}): Promise<TestPeer> {
   const dir = tempDir('ak-chunks-')
   const identity = await loadOrCreateIdentity(dir)
-  const host = createMeshHost({ identity, port: 0, psk: key ? parseMeshKey(key) : undefined, bootstrap: options.bootstrap, allow: options.allow })
+  const psk = key ? parseMeshKey(key) : undefined
+  const host = createMeshHost({ identity, port: 0, psk, bootstrap: options.bootstrap, allow: options.allow })
   await host.start()
   return {
     identity,
     host,
+    psk,
     dir,
     async stop() {
       await host.stop()
@@ -42,6 +46,9 @@ export async function startPeer(key: string | undefined, options: { bootstrap?: 
     },
   }
 }
+
+/** `{psk}` of a peer started with a mesh key, for peer token signers, HTTP sources and verifiers (closed meshes ask tokens to prove the key). */
+export const meshKeyOf = (peer: TestPeer): { psk?: Uint8Array } => (peer.psk ? { psk: peer.psk } : {})
 
 /** Waits until `a` and `b` hold a connection to each other (start b with bootstrap: a.host.addresses()). */
 export async function waitConnected(a: TestPeer, b: TestPeer): Promise<void> {
@@ -121,13 +128,14 @@ export function partialHolder(bytes: Buffer): LocalChunks & { grant(index: numbe
   }
 }
 
-/** The HTTP chunk routes of `peer` on a real loopback listener, with the node's JSON errors. */
+/** The HTTP chunk routes of `peer` on a real loopback listener, with the node's JSON errors (and its mesh key, as a node has). */
 export async function serveHttpChunks(peer: TestPeer, local: LocalChunks, allow: string[] = []): Promise<{ app: FastifyInstance; url: string }> {
   const app = Fastify({ logger: false })
   app.setErrorHandler(jsonErrorHandler)
   const allowSet = new Set(allow)
   const peerTokens = createPeerTokenVerifier({
     audience: peer.identity.peerId,
+    ...meshKeyOf(peer),
     isMember: (id) => !peer.host.penalties.banned(id) && ((allowSet.size > 0 && allowSet.has(id)) || peer.host.connectedPeers().includes(id)),
   })
   await app.register(chunkRoutes(() => ({ local, peerTokens, penalise: (id) => peer.host.penalties.penalise(id, 'malformed') })), { prefix: '/api/v1' })

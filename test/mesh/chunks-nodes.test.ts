@@ -10,7 +10,7 @@ import {
   fetchPeerChunkInfo,
 } from '../../mesh/index.ts'
 import { CHUNK_SIZE } from '../../store/index.ts'
-import { fetchAll, manifestOf, sha256, startPeer, type TestPeer } from './chunks-helpers.ts'
+import { fetchAll, manifestOf, meshKeyOf, sha256, startPeer, type TestPeer } from './chunks-helpers.ts'
 import { api, connectedTo, meshStatus, newMeshKey, startMeshNode, waitFor } from './mesh-helpers.ts'
 
 const signal = () => AbortSignal.timeout(15_000)
@@ -58,7 +58,7 @@ describe('chunk transports against real node processes', () => {
   it('a node advertises its listening URL in its info answer, and both transports deliver the blob intact', async () => {
     const info = await fetchPeerChunkInfo(me.host, ids.honest, signal())
     expect(info.httpUrl).toBe(honest.url)
-    const sources = await createPeerSourceFactory(me.host, me.identity).sourcesFor(ids.honest, signal())
+    const sources = await createPeerSourceFactory(me.host, me.identity, meshKeyOf(me)).sourcesFor(ids.honest, signal())
     expect(sources.map((s) => s.id)).toEqual([`libp2p:${ids.honest}`, `http:${ids.honest}`])
     for (const source of sources) {
       expect(await source.have(manifest.sha256, signal())).toBe('all')
@@ -73,7 +73,7 @@ describe('chunk transports against real node processes', () => {
     const info = await fetchPeerChunkInfo(me.host, ids.liar, signal())
     const sources = [
       createLibp2pChunkSource(me.host, ids.liar),
-      createHttpChunkSource({ identity: me.identity, peerId: ids.liar, baseUrl: info.httpUrl as string }),
+      createHttpChunkSource({ identity: me.identity, peerId: ids.liar, baseUrl: info.httpUrl as string, ...meshKeyOf(me) }),
     ]
     for (const source of sources) {
       expect(await source.manifest(manifest.sha256, signal())).toEqual(manifest)

@@ -5,7 +5,7 @@ import { request } from 'undici'
 import type { NodeProcess } from '../helpers/node-process.ts'
 import { createPeerSourceFactory } from '../../mesh/index.ts'
 import type { ChunkSource } from '../../scheduler/index.ts'
-import { fetchAll, manifestOf, sha256, startPeer, type TestPeer } from './chunks-helpers.ts'
+import { fetchAll, manifestOf, meshKeyOf, sha256, startPeer, type TestPeer } from './chunks-helpers.ts'
 import { api, connectedTo, meshStatus, newMeshKey, startMeshNode, waitFor } from './mesh-helpers.ts'
 
 /*
@@ -57,7 +57,7 @@ describe.skipIf(!enabled)('chunk transport speed (loopback, one node process ser
 
   it('measures MiB/s: libp2p chunks, HTTP chunks, plain HTTP GET', async () => {
     const manifest = manifestOf(bytes)
-    const sources = await createPeerSourceFactory(me.host, me.identity).sourcesFor(peerId, AbortSignal.timeout(10_000))
+    const sources = await createPeerSourceFactory(me.host, me.identity, meshKeyOf(me)).sourcesFor(peerId, AbortSignal.timeout(10_000))
     const results: Record<string, number[]> = {}
     /** CPU ms per MiB moved, [requester, server], summed over the rounds. */
     const cpu: Record<string, [number, number]> = {}

@@ -20,6 +20,7 @@ import { CHUNK_SIZE } from '../../store/index.ts'
 import {
   fetchAll,
   manifestOf,
+  meshKeyOf,
   partialHolder,
   serveHttpChunks,
   sha256,
@@ -65,7 +66,7 @@ describe('chunk transports between two in-process mesh hosts', () => {
 
   const sources = (): ChunkSource[] => [
     createLibp2pChunkSource(b.host, a.identity.peerId),
-    createHttpChunkSource({ identity: b.identity, peerId: a.identity.peerId, baseUrl: http.url }),
+    createHttpChunkSource({ identity: b.identity, peerId: a.identity.peerId, baseUrl: http.url, ...meshKeyOf(b) }),
   ]
 
   it('both transports hand over the manifest, the have-map and every chunk, and the blob digest matches', async () => {
@@ -131,14 +132,14 @@ describe('chunk transports between two in-process mesh hosts', () => {
 
     it('refuses an expired token (401)', async () => {
       const past = Date.now() - 5 * 60_000
-      const token = await createPeerTokenSigner(b.identity, { now: () => past }).token(a.identity.peerId)
+      const token = await createPeerTokenSigner(b.identity, { now: () => past, ...meshKeyOf(b) }).token(a.identity.peerId)
       const r = await get(token)
       expect(r.status).toBe(401)
       expect(r.text).toContain('expired')
     })
 
     it('refuses a token for another audience (401)', async () => {
-      const token = await createPeerTokenSigner(b.identity).token(b.identity.peerId)
+      const token = await createPeerTokenSigner(b.identity, meshKeyOf(b)).token(b.identity.peerId)
       const r = await get(token)
       expect(r.status).toBe(401)
       expect(r.text).toContain('aud')
@@ -178,7 +179,7 @@ describe('chunk transports between two in-process mesh hosts', () => {
     })
 
     it('answers a bad index 400 and penalises the (authenticated) peer; a bad digest 400', async () => {
-      const token = await createPeerTokenSigner(b.identity).token(a.identity.peerId)
+      const token = await createPeerTokenSigner(b.identity, meshKeyOf(b)).token(a.identity.peerId)
       const before = a.host.penalties.score(b.identity.peerId)
       const r = await get(token, `${http.url}/api/v1/chunks/${blob.sha256}/chunks/6`)
       expect(r.status).toBe(400)

@@ -17,6 +17,11 @@ export async function api<T = unknown>(node: NodeProcess, path: string, init: Re
     ...init,
     headers: { authorization: node.adminAuth, ...(init.body && typeof init.body === 'string' ? { 'content-type': 'application/json' } : {}), ...init.headers },
     signal: AbortSignal.timeout(10_000),
+  }).catch((err: unknown) => {
+    // A node that stopped answering (seen once under load in the partition test): say whether it
+    // is still alive and what it printed last, so the failure can be read from CI's log.
+    const tail = node.output().split('\n').slice(-15).join('\n')
+    throw new Error(`${path} on ${node.url} failed (${(err as Error).message}; exit code ${node.child.exitCode}, signal ${node.child.signalCode}):\n${tail}`, { cause: err })
   })
   const text = await res.text()
   let body: unknown = text

@@ -9,11 +9,11 @@ import {
   createFloodGuard,
   createLagTracker,
   effectiveReplication,
-  globToRegExp,
   replicationState,
   selectsNode,
   type RemoteBlob,
 } from '../../mesh/index.ts'
+import { globToRegExp } from '../../store/index.ts'
 import { tempDir } from '../helpers/node-process.ts'
 import { computeDigests } from './digests.ts'
 

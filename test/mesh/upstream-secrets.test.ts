@@ -41,4 +41,26 @@ describe('upstream credentials of remote repositories', () => {
     replicate(a, b)
     expect(b.repositories.require('npm-remote').settings.upstream).toEqual({ url: 'https://other.example.test/' })
   })
+
+  it('are stored sealed on each node, and a peer event that carries credentials anyway does not set them', async () => {
+    const a = await node()
+    const b = await node()
+    const url = 'https://registry.example.test/pypi/'
+    a.repositories.create({ key: 'py-remote', format: 'pypi', type: 'remote', settings: { upstream: { url } } })
+    replicate(a, b)
+    b.repositories.update('py-remote', { settings: { upstream: { url, username: 'bob', password: 's3cret-of-b' } } })
+    const raw = (b.db.prepare("SELECT settings FROM repositories WHERE key = 'py-remote'").get() as { settings: string }).settings
+    expect(raw).not.toContain('s3cret-of-b')
+    expect(JSON.parse(raw).upstream.password).toMatch(/^ak-sealed:v1:/)
+    // A misbehaving peer's event with credentials in it: B keeps its own.
+    const forge = (upstream: Record<string, unknown>) =>
+      a.db.transaction(() => a.log.append({ repo: 'py-remote', kind: 'repo.update', payload: { format: 'pypi', type: 'remote', description: '', public: false, settings: { upstream } } }))()
+    forge({ url, username: 'mallory', password: 'injected' })
+    replicate(a, b)
+    expect(b.repositories.require('py-remote').settings.upstream).toEqual({ url, username: 'bob', password: 's3cret-of-b' })
+    // And on another URL it gets none at all.
+    forge({ url: 'https://elsewhere.example.test/', password: 'injected' })
+    replicate(a, b)
+    expect(b.repositories.require('py-remote').settings.upstream).toEqual({ url: 'https://elsewhere.example.test/' })
+  })
 })

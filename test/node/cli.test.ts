@@ -141,3 +141,36 @@ describe('ak CLI', () => {
     expect(JSON.parse((await inProcess('fsck', '--json')).stdout)).toMatchObject({ blobsChecked: 0, problems: [], orphanObjects: 0 })
   })
 })
+
+// The CLI could create local and virtual repositories only: remote ones needed the API.
+describe('ak repo create for remote and virtual repositories', () => {
+  it('creates a remote repository with --upstream, its password from AK_UPSTREAM_PASSWORD, never printed', async () => {
+    process.env.AK_UPSTREAM_PASSWORD = 'upstream-secret-pw'
+    try {
+      const r = await inProcess('repo', 'create', 'npm-proxy', '-f', 'npm', '--upstream', 'https://registry.example.test/', '--upstream-user', 'bot')
+      expect(r.failed, r.error).toBe(false)
+      expect(r.stdout).toContain('created remote npm repository npm-proxy')
+    } finally {
+      delete process.env.AK_UPSTREAM_PASSWORD
+    }
+    const shownRepo = await inProcess('repo', 'get', 'npm-proxy')
+    expect(shownRepo.stdout).toContain('"type": "remote"')
+    expect(shownRepo.stdout).toContain('https://registry.example.test/')
+    expect(shownRepo.stdout).not.toContain('upstream-secret-pw')
+  })
+
+  it('refuses an upstream in the link-local range, and --upstream on a local repository', async () => {
+    const bad = await inProcess('repo', 'create', 'meta', '-f', 'generic', '--upstream', 'http://169.254.169.254/latest/')
+    expect(bad.failed).toBe(true)
+    expect(bad.error).toMatch(/refused/)
+    const mixed = await inProcess('repo', 'create', 'x', '-f', 'generic', '-t', 'local', '--upstream', 'https://example.test/')
+    expect(mixed.failed).toBe(true)
+  })
+
+  it('creates a virtual repository from --members (type implied) with a deploy member', async () => {
+    expect((await inProcess('repo', 'create', 'gen-a', '-f', 'generic')).failed).toBe(false)
+    const r = await inProcess('repo', 'create', 'gen-all', '-f', 'generic', '--members', 'gen-a', '--deploy-to', 'gen-a')
+    expect(r.failed, r.error).toBe(false)
+    expect(r.stdout).toContain('created virtual generic repository gen-all')
+  })
+})

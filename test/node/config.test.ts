@@ -75,10 +75,17 @@ describe('configuration', () => {
     ['AK_ADMIN_PASSWORD', 'short'],
     ['AK_S3_FORCE_PATH_STYLE', 'maybe'],
     ['AK_PUBLIC_URL', 'not a url'],
+    ['AK_TRUSTED_PROXIES', '10.0.0.1,proxy.example.com'],
+    ['AK_TRUSTED_PROXIES', '10.0.0.0/33'],
   ])('names the environment variable of a bad value (%s=%s)', (name, value) => {
     const err = configError(() => loadConfig({ env: { [name]: value } }))
     expect(err.message).toContain(name)
     expect(err.message).toContain(ENV_VARS[name] as string)
+  })
+
+  it('reads trusted proxies as a comma-separated list of IPs and CIDR blocks (none by default)', () => {
+    expect(loadConfig({ env: {} }).http.trustedProxies).toEqual([])
+    expect(loadConfig({ env: { AK_TRUSTED_PROXIES: '127.0.0.1, 10.0.0.0/8,fd00::/8' } }).http.trustedProxies).toEqual(['127.0.0.1', '10.0.0.0/8', 'fd00::/8'])
   })
 
   it('reports every bad value at once', () => {

@@ -16,6 +16,8 @@ interface Probe {
   path: string
   body?: string
   headers?: Record<string, string>
+  /** A node-wide route under the repository's URL: any signed-in caller gets it, whatever the key. */
+  nodeWide?: true
 }
 
 const FORMATS = ['generic', 'npm', 'pypi', 'maven', 'oci', 'cargo', 'go', 'helm'] as const
@@ -36,7 +38,8 @@ const PROBES: Record<Format, Probe[]> = {
     { method: 'GET', path: '/npm/{repo}/left-pad' },
     { method: 'GET', path: '/npm/{repo}/@scope%2fpkg' },
     { method: 'GET', path: '/npm/{repo}/left-pad/-/left-pad-1.0.0.tgz' },
-    { method: 'GET', path: '/npm/{repo}/-/ping' },
+    { method: 'GET', path: '/npm/{repo}/-/ping', nodeWide: true },
+    { method: 'HEAD', path: '/npm/{repo}/-/ping', nodeWide: true },
     { method: 'GET', path: '/npm/{repo}/-/v1/search?text=x' },
     { method: 'GET', path: '/npm/{repo}/-/package/left-pad/dist-tags' },
     { method: 'POST', path: '/npm/{repo}/left-pad/-/left-pad-1.0.0.tgz', body: 'x' },
@@ -80,6 +83,8 @@ const PROBES: Record<Format, Probe[]> = {
     { method: 'PUT', path: '/cargo/{repo}/api/v1/crates/serde/owners', body: '{}', headers: { 'content-type': 'application/json' } },
     { method: 'PUT', path: '/cargo/{repo}/api/v1/crates/new', body: 'x' },
     { method: 'DELETE', path: '/cargo/{repo}/api/v1/crates/serde/1.0.0/yank' },
+    { method: 'GET', path: '/cargo/{repo}/me', nodeWide: true },
+    { method: 'HEAD', path: '/cargo/{repo}/me', nodeWide: true },
   ],
   go: [
     { method: 'GET', path: '/go/{repo}/example.com/mod/@v/list' },
@@ -205,7 +210,7 @@ describe('anonymous callers cannot tell a private repository from a missing one'
 
   it('an authenticated user without read gets the same 403 for a missing and a private repository', async () => {
     for (const format of FORMATS) {
-      for (const probe of PROBES[format].filter((p) => p.method === 'GET')) {
+      for (const probe of PROBES[format].filter((p) => p.method === 'GET' && !p.nodeWide)) {
         const missing = await ask(probe, MISSING, OUTSIDER)
         const where = `${probe.method} ${probe.path}`
         expect(missing.status, where).toBe(403)
@@ -215,6 +220,18 @@ describe('anonymous callers cannot tell a private repository from a missing one'
     const missing = await ask(API_PROBES[0] as Probe, MISSING, OUTSIDER)
     expect(missing.status).toBe(403)
     expect(await ask(API_PROBES[0] as Probe, 'secret-generic', OUTSIDER)).toEqual(missing)
+  })
+
+  it('node-wide routes (npm ping, cargo me) answer any signed-in caller alike, and anonymous ones only on a public repository', async () => {
+    for (const format of ['npm', 'cargo'] as const) {
+      for (const probe of PROBES[format].filter((p) => p.nodeWide)) {
+        const where = `${probe.method} ${probe.path}`
+        const missing = await ask(probe, MISSING, OUTSIDER)
+        expect(missing.status, where).toBe(200)
+        expect(await ask(probe, `secret-${format}`, OUTSIDER), where).toEqual(missing)
+        expect((await ask(probe, `public-${format}`)).status, `${where} anonymously on a public repository`).toBe(200)
+      }
+    }
   })
 
   it('still tells those who could read it that a repository does not exist', async () => {

@@ -130,7 +130,7 @@ const WEAK_FIELDS = [
 export function createRemoteEngine(components: RemoteComponents): RemoteEngine {
   const { artifacts, blobs, blobIndex } = components
   const options = components.remote ?? {}
-  const dispatcher: Dispatcher = options.dispatcher ?? defaultDispatcher()
+  const dispatcher: Dispatcher = options.dispatcher ?? defaultDispatcher({ allowPrivate: options.allowPrivateAddresses })
   const timeoutMs = options.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT
   const maxMetadataBytes = options.maxMetadataBytes ?? DEFAULT_MAX_METADATA_BYTES
   const negative = new NegativeCache()

@@ -3,6 +3,7 @@ import { createRemoteEngine, type RemoteEngine } from './engine.ts'
 
 export { createRemoteEngine, cacheHeaders, isMissingBytes, type RemoteEngine, type RemoteComponents } from './engine.ts'
 export { upstreamOf, joinUpstream, redact, defaultDispatcher } from './upstream.ts'
+export { checkUpstreamUrl, refusedAddress, refusedHost, METADATA_HOSTNAMES, type AddressPolicy } from './address-policy.ts'
 export { StoreAndClientTee } from './tee.ts'
 export { NegativeCache } from './negative-cache.ts'
 export * from './constants.ts'

@@ -14,8 +14,10 @@ export interface RemoteOptions {
   timeoutMs?: number
   /** @default DEFAULT_MAX_METADATA_BYTES (64 MiB) */
   maxMetadataBytes?: number
-  /** Where upstream requests go. @default an EnvHttpProxyAgent (HTTPS_PROXY, HTTP_PROXY, NO_PROXY honoured) */
+  /** Where upstream requests go. @default an EnvHttpProxyAgent (HTTPS_PROXY, HTTP_PROXY, NO_PROXY honoured) behind the address guard */
   dispatcher?: Dispatcher
+  /** Let upstreams reach link-local and cloud metadata addresses (address-policy.ts). @default false */
+  allowPrivateAddresses?: boolean
 }
 
 /** A remote repository's upstream, from `settings.upstream`. */

@@ -7,15 +7,24 @@ import {
   type Repository,
 } from '../../../store/index.ts'
 import { MAX_UPSTREAM_REDIRECTS } from './constants.ts'
+import { guardedLookup, type AddressPolicy } from './address-policy.ts'
+import { credentialOrigin, hopGuard } from './guard.ts'
 import type { Upstream } from './types.ts'
 
 /**
  * The HTTP side of remote repositories: one undici dispatcher per node that honours
  * HTTPS_PROXY / HTTP_PROXY / NO_PROXY (EnvHttpProxyAgent) and follows a few redirects, and the
  * mapping of transport failures to domain errors.
+ *
+ * Every hop (redirects too) is checked against the address policy: its host before dispatch
+ * (guard.ts), and for direct connections each address its name resolves to, in the connector's
+ * lookup, so DNS rebinding cannot reach a refused address. Through an HTTP(S) proxy the proxy
+ * resolves names; there only the host is checked. Authorization never leaves the origin the
+ * request was made for.
  */
-export function defaultDispatcher(): Dispatcher {
-  return new EnvHttpProxyAgent().compose(interceptors.redirect({ maxRedirections: MAX_UPSTREAM_REDIRECTS }))
+export function defaultDispatcher(policy: AddressPolicy = {}): Dispatcher {
+  const agent = new EnvHttpProxyAgent(policy.allowPrivate ? {} : { connect: { lookup: guardedLookup(policy.resolve) as never } })
+  return agent.compose(hopGuard(policy), interceptors.redirect({ maxRedirections: MAX_UPSTREAM_REDIRECTS }), credentialOrigin())
 }
 
 /** The upstream of a remote repository (settings.upstream = {url, username?, password?}). */

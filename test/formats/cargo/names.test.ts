@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { indexPath, normalizeCrateName, parseIndexPath, validateCrateName, validateVersion, versionKey } from '../../../formats/cargo/index.ts'
+import { cargoPathProblem, crateNameProblem, indexPath, normalizeCrateName, parseIndexPath, validateCrateName, validateVersion, versionKey, versionProblem } from '../../../formats/cargo/index.ts'
 
 describe('cargo crate names', () => {
   it('accepts names of ASCII letters, digits, - and _ that start with a letter', () => {
@@ -47,5 +47,34 @@ describe('cargo versions', () => {
   it('compares versions without their build metadata', () => {
     expect(versionKey('1.0.0+a')).toBe(versionKey('1.0.0+b'))
     expect(versionKey('1.0.0-rc.1')).toBe('1.0.0-rc.1')
+  })
+})
+
+// crates.io's rules (https://doc.rust-lang.org/cargo/reference/manifest.html#the-name-field,
+// crates.io's "Crate names"): what a publish, and a replicated .crate path, may carry.
+describe('cargo names: more vectors', () => {
+  it('reports why a name is refused without throwing', () => {
+    expect(crateNameProblem('serde')).toBeUndefined()
+    expect(crateNameProblem('aux')).toMatch(/reserved/)
+    expect(crateNameProblem('COM1')).toMatch(/reserved/)
+    expect(crateNameProblem('café')).toMatch(/ASCII/)
+    expect(crateNameProblem('../x')).toMatch(/ASCII/)
+    expect(crateNameProblem('a'.repeat(65))).toMatch(/too long/)
+    expect(versionProblem('1.0.0')).toBeUndefined()
+    expect(versionProblem('1.0')).toMatch(/semver/)
+  })
+})
+
+describe('cargo paths from peers', () => {
+  it('accepts published and proxied .crate paths and remote index copies', () => {
+    for (const p of ['crates/serde-json/serde-json-1.0.0.crate', 'crates/x/x-0.1.0-rc.1+b.crate', '.remote/index/config.json', '.remote/index/se/rd/serde', '.remote/index/1/a']) {
+      expect(cargoPathProblem(p), p).toBeUndefined()
+    }
+  })
+
+  it('refuses reserved, non-normalised or malformed names, bad versions and other layouts', () => {
+    for (const p of ['crates/nul/nul-1.0.0.crate', 'crates/Serde/Serde-1.0.0.crate', 'crates/serde_json/serde_json-1.0.0.crate', 'crates/x/y-1.0.0.crate', 'crates/x/x-1.0.crate', 'crates/x/x-1.0.0.tgz', '.remote/index/xx/yy/serde', 'other']) {
+      expect(cargoPathProblem(p), p).toBeTypeOf('string')
+    }
   })
 })

@@ -256,12 +256,15 @@ describe('npm registry over HTTP', () => {
       payload: { name: 'reader', password: 'reader-password' },
     })
     expect(create.statusCode).toBe(201)
-    await inject({
-      method: 'PUT',
-      url: '/api/v1/permissions',
-      headers: { authorization: ADMIN_BASIC },
-      payload: { repo: 'npm-all', principalType: 'user', principal: 'reader', actions: ['read'] },
-    })
+    // Reading through a virtual repository needs read on its members too (issue 11 part 1).
+    for (const repo of ['npm-all', 'npm-a', 'npm-b']) {
+      await inject({
+        method: 'PUT',
+        url: '/api/v1/permissions',
+        headers: { authorization: ADMIN_BASIC },
+        payload: { repo, principalType: 'user', principal: 'reader', actions: ['read'] },
+      })
+    }
     expect((await inject({ method: 'GET', url: '/npm/npm-all/shared', headers: { authorization: basic('reader', 'reader-password') } })).statusCode).toBe(200)
     const tgz = await makePackageTgz({ name: 'shared', version: '4.0.0' })
     const r = await publish('npm-all', 'shared', publishDocument('shared', '4.0.0', tgz), basic('reader', 'reader-password'))

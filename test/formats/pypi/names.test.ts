@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { isValidProjectName, normalizeProjectName, normalizeVersion, parseDistributionFilename } from '../../../formats/pypi/index.ts'
+import { isValidProjectName, normalizeProjectName, normalizeVersion, parseDistributionFilename, pypiPathProblem } from '../../../formats/pypi/index.ts'
 
 describe('PEP 503 name normalisation', () => {
   it('folds case and runs of -_. into one dash', () => {
@@ -64,6 +64,38 @@ describe('distribution filenames', () => {
   it('refuses other extensions and path separators', () => {
     for (const bad of ['a-1.0.zip', 'a-1.0.egg', 'a-1.0.tar.bz2', '../a-1.0.tar.gz', 'a\\b-1.0.tar.gz']) {
       expect(() => parseDistributionFilename(bad), bad).toThrow()
+    }
+  })
+})
+
+// Core metadata "Name" (https://packaging.python.org/en/latest/specifications/core-metadata/#name)
+// and PEP 503 normalisation, as every lookup, path and replicated path uses them.
+describe('project names by the core metadata grammar', () => {
+  it('follows ^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$ case-insensitively', () => {
+    for (const ok of ['requests', 'Django', 'zope.interface', 'typing_extensions', 'ruamel.yaml.clib', '4Suite-XML', 'x', 'Z9']) {
+      expect(isValidProjectName(ok), ok).toBe(true)
+    }
+    for (const bad of ['..', '.', '-', '_x', 'x_', 'x.', '.x', 'a b', 'a\tb', 'a/b', 'a\\b', 'a\u0000b', 'naïve', 'ｆｕｌｌ', 'a+b', 'a@b']) {
+      expect(isValidProjectName(bad), JSON.stringify(bad)).toBe(false)
+    }
+  })
+
+  it('normalises every spelling of one project to one PEP 503 name', () => {
+    const spellings = ['Ruamel.Yaml.CLIB', 'ruamel-yaml-clib', 'ruamel__yaml..clib', 'RUAMEL_YAML_CLIB']
+    expect(new Set(spellings.map(normalizeProjectName))).toEqual(new Set(['ruamel-yaml-clib']))
+  })
+})
+
+describe('PyPI paths from peers', () => {
+  it('accepts distribution paths under normalised names and remote pages', () => {
+    for (const p of ['packages/ak-demo/ak_demo-1.0-py3-none-any.whl', 'packages/ak-demo/ak_demo-1.0-py3-none-any.whl.metadata', '.remote/simple/requests/page']) {
+      expect(pypiPathProblem(p), p).toBeUndefined()
+    }
+  })
+
+  it('refuses names that are not normalised or not names at all, and other layouts', () => {
+    for (const p of ['packages/Ak_Demo/x.whl', 'packages/../x.whl', 'packages/-x/x.whl', 'packages/x', 'packages/x/y/z.whl', '.remote/simple/Requests/page', 'other/x']) {
+      expect(pypiPathProblem(p), p).toBeTypeOf('string')
     }
   })
 })

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { describe, expect, it } from 'vitest'
 import { NegativeCache, StoreAndClientTee } from '../../../formats/core/index.ts'
-import { globToRegExp } from '../../../formats/generic/index.ts'
+import { globToRegExp } from '../../../store/index.ts'
 import { findTarball, packumentSource, parsePackument, rewriteTarballUrls } from '../../../formats/npm/index.ts'
 import { parseHtmlPage, parseJsonPage, renderMergedPage } from '../../../formats/pypi/index.ts'
 

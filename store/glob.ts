@@ -1,5 +1,5 @@
 /**
- * A small anchored glob matcher for replication filters (no dependency: picomatch is only a
+ * The one glob dialect of the node (replication filters, remote generic mutablePaths…); no dependency: picomatch is only a
  * transitive package here). The whole string must match:
  * - `*` any run of characters except `/`; `?` one character except `/`;
  * - `**` any run of characters including `/` (`a/**` matches `a/x/y`; `**\/x` also matches `x`);
