@@ -152,6 +152,7 @@ export function renderMergedPage(project: string, files: SimpleFile[], format: S
         url: f.url,
         hashes: f.hashes,
         ...(f.requiresPython ? { 'requires-python': f.requiresPython } : {}),
+        // An upstream's dist-info-metadata was read into coreMetadata; it goes out as core-metadata only.
         ...coreMetadataKeys(f.coreMetadata || undefined),
         ...(f.gpgSig !== undefined ? { 'gpg-sig': f.gpgSig } : {}),
         yanked: f.yanked ?? false,

@@ -110,13 +110,16 @@ function uploadTime(ms: number): string {
 }
 
 /**
- * PEP 691/714 core-metadata keys of a file: both names (PEP 714 renamed the key; the old one
- * stays for clients that predate it) when it has a metadata file, and no key at all when it
- * has none, as PyPI does. `false` is valid PEP 691, but Debian 12's pip 23.0.1 fails on it for
- * sdist-only projects (issue 11 part 11).
+ * The PEP 691 JSON core-metadata key of a file: `core-metadata` with its hashes when it has a
+ * metadata file, and no key at all when it has none, as PyPI does (`false` is valid PEP 691, but
+ * Debian 12's pip 23.0.1 fails on it for sdist-only projects, issue 11 part 11). The old
+ * `dist-info-metadata` key is never sent in JSON: PEP 714 renamed it because pip versions before
+ * 23.1 (Debian 12's 23.0.1 among them) crash on it with a hash dict (`TypeError: unhashable type:
+ * 'dict'`); they ignore `core-metadata` and simply download the file. HTML keeps both attributes,
+ * which are strings every pip reads.
  */
 export function coreMetadataKeys(hashes: Record<string, string> | true | undefined): Record<string, Record<string, string> | true> {
-  return hashes === undefined ? {} : { 'core-metadata': hashes, 'dist-info-metadata': hashes }
+  return hashes === undefined ? {} : { 'core-metadata': hashes }
 }
 
 /** One project's page (/simple/{project}/). */

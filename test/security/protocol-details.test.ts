@@ -1,5 +1,7 @@
-// Protocol details found by outside testing: OCI responses carried `; charset=utf-8` after their media types (the conformance suite fails on the referrers one), and the PyPI JSON simple API sent `"core-metadata": false`, which Debian 12's pip 23.0.1 fails on for sdist-only projects.
+// Protocol details found by outside testing: OCI responses carried `; charset=utf-8` after their media types (the conformance suite fails on the referrers one), and the PyPI JSON simple API sent `"core-metadata": false` (which Debian 12's pip 23.0.1 fails on for sdist-only projects) and `"dist-info-metadata": {"sha256": …}` (on which it crashes with `TypeError: unhashable type: 'dict'`).
 import { createHash } from 'node:crypto'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startNodeProcess, type NodeProcess } from '../helpers/node-process.ts'
 import { buildSdist, buildWheel, sdistFilename, twineFields, uploadForm, wheelFilename } from '../e2e/pypi/dists.ts'
@@ -11,8 +13,24 @@ const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json'
 const PEP691 = 'application/vnd.pypi.simple.v1+json'
 const digestOf = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`
 
+/** A PEP 691 page as an upstream index may send it: the old key with a hash dict, and `false`. */
+const UPSTREAM_PAGE = JSON.stringify({
+  meta: { 'api-version': '1.1' },
+  name: 'upstream-proj',
+  files: [
+    {
+      filename: 'upstream_proj-1.0-py3-none-any.whl',
+      url: '/files/upstream_proj-1.0-py3-none-any.whl',
+      hashes: { sha256: 'a'.repeat(64) },
+      'dist-info-metadata': { sha256: 'b'.repeat(64) },
+    },
+    { filename: 'upstream_proj-1.0.tar.gz', url: '/files/upstream_proj-1.0.tar.gz', hashes: { sha256: 'c'.repeat(64) }, 'dist-info-metadata': false, 'core-metadata': false },
+  ],
+})
+
 describe('protocol details clients compare exactly', () => {
   let node: NodeProcess
+  let upstream: Server
 
   const req = (method: string, path: string, init: { headers?: Record<string, string>; body?: string | Buffer | FormData; auth?: boolean } = {}) =>
     fetch(`${node.url}${path}`, {
@@ -41,7 +59,13 @@ describe('protocol details clients compare exactly', () => {
   let dockerDigest: string
 
   beforeAll(async () => {
+    upstream = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/vnd.pypi.simple.v1+json' })
+      res.end(UPSTREAM_PAGE)
+    })
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r))
     node = await startNodeProcess()
+    await api({ key: 'py-remote', format: 'pypi', type: 'remote', upstream: { url: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/simple` } })
     await api({ key: 'images', format: 'oci' })
     await api({ key: 'py', format: 'pypi' })
 
@@ -85,6 +109,7 @@ describe('protocol details clients compare exactly', () => {
 
   afterAll(async () => {
     await node?.stop()
+    await new Promise((r) => upstream?.close(r))
   })
 
   it('sends every OCI media type exactly, without a charset', async () => {
@@ -139,16 +164,32 @@ describe('protocol details clients compare exactly', () => {
     expect(page.files).toHaveLength(1)
     expect(page.files[0]).not.toHaveProperty('core-metadata')
 
-    // A wheel's metadata file is still announced under both names.
-    const wheel = (await (await req('GET', '/pypi/py/simple/with-wheel/', { headers: { accept: PEP691 } })).json()) as { files: Record<string, unknown>[] }
+    // A wheel's metadata file is announced as core-metadata only: pip 23.0.1 crashes with
+    // `TypeError: unhashable type: 'dict'` on `"dist-info-metadata": {"sha256": …}` (PEP 714).
+    const wheelText = await (await req('GET', '/pypi/py/simple/with-wheel/', { headers: { accept: PEP691 } })).text()
+    expect(wheelText).not.toContain('dist-info-metadata')
+    const wheel = JSON.parse(wheelText) as { files: Record<string, unknown>[] }
     expect(wheel.files[0]?.['core-metadata']).toMatchObject({ sha256: expect.stringMatching(/^[0-9a-f]{64}$/) })
-    expect(wheel.files[0]?.['dist-info-metadata']).toEqual(wheel.files[0]?.['core-metadata'])
+    // The HTML attributes are strings every pip reads: both stay.
+    const wheelHtml = await (await req('GET', '/pypi/py/simple/with-wheel/', { headers: { accept: 'text/html' } })).text()
+    expect(wheelHtml).toMatch(/data-core-metadata="sha256=[0-9a-f]{64}" data-dist-info-metadata="sha256=[0-9a-f]{64}"/)
 
     // And the HTML page has no data-core-metadata attribute for the sdist.
     const html = await (await req('GET', '/pypi/py/simple/only-sdist/', { headers: { accept: 'text/html' } })).text()
     expect(html).toContain('only_sdist-1.0.tar.gz')
     expect(html).not.toContain('data-core-metadata')
     expect(html).not.toContain('data-dist-info-metadata')
+  })
+
+  it('rewrites an upstream page the same way: core-metadata only, and only where there is metadata', async () => {
+    const res = await req('GET', '/pypi/py-remote/simple/upstream-proj/', { headers: { accept: PEP691 } })
+    const text = await res.text()
+    expect(res.status, text).toBe(200)
+    expect(text).not.toContain('dist-info-metadata')
+    const page = JSON.parse(text) as { files: Record<string, unknown>[] }
+    expect(page.files.map((f) => f.filename)).toEqual(['upstream_proj-1.0-py3-none-any.whl', 'upstream_proj-1.0.tar.gz'])
+    expect(page.files[0]?.['core-metadata']).toEqual({ sha256: 'b'.repeat(64) })
+    expect(page.files[1]).not.toHaveProperty('core-metadata')
   })
 
   it('keeps the simple index usable by browsers: no sandbox, but nothing may run in it', async () => {

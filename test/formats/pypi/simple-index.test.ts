@@ -47,7 +47,7 @@ describe('simple index rendering', () => {
     expect(noMeta).not.toContain('data-requires-python')
   })
 
-  it('renders PEP 691 JSON with PEP 700 fields and both core-metadata keys', () => {
+  it('renders PEP 691 JSON with PEP 700 fields and the core-metadata key only (PEP 714)', () => {
     const body = JSON.parse(renderProjectPage('a-b', [file(), file({ filename: 'a_b-2.0.tar.gz', version: '2.0', metadataSha256: undefined })], 'json'))
     expect(body.meta).toEqual({ 'api-version': '1.1' })
     expect(body.versions).toEqual(['1.0', '2.0'])
@@ -55,10 +55,11 @@ describe('simple index rendering', () => {
       hashes: { sha256: 'f'.repeat(64) },
       'requires-python': '>=3.8,<4',
       'core-metadata': { sha256: 'e'.repeat(64) },
-      'dist-info-metadata': { sha256: 'e'.repeat(64) },
       size: 123,
       'upload-time': '2024-01-02T03:04:05.678Z',
     })
+    // Never the old key in JSON: pip 23.0.1 crashes on its hash dict (issue 11 part 11).
+    expect(body.files[0]).not.toHaveProperty('dist-info-metadata')
     // No metadata file: no key at all, as PyPI does (Debian 12's pip 23.0.1 fails on `false`).
     expect(body.files[1]).not.toHaveProperty('core-metadata')
     expect(body.files[1]).not.toHaveProperty('dist-info-metadata')
