@@ -178,6 +178,11 @@ describe('active content is never served as itself from the node origin', () => 
     expect(res.status).toBe(200)
     expectDownload(res)
     expect(await res.text()).toBe(XHTML_POM)
+    // The node's own generated XML goes out the same way.
+    const metadata = await call('GET', '/maven/jars/com/example/evil/maven-metadata.xml', { auth: false })
+    expect(metadata.status).toBe(200)
+    expectDownload(metadata)
+    expect(await metadata.text()).toContain('<artifactId>evil</artifactId>')
   })
 
   it('says nosniff on every API, operations and error response', async () => {
