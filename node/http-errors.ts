@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { AkError, RepositoryNotFoundError, toDomainError } from '../store/index.ts'
-import { DEFAULT_HTTP_STATUS, privateStandIn } from '../formats/core/index.ts'
+import { DEFAULT_HTTP_STATUS, mustCloseConnection, privateStandIn } from '../formats/core/index.ts'
 import type { AuthService, Principal } from './auth/auth-service.ts'
 
 /**
@@ -52,7 +52,7 @@ export function jsonErrorHandler(err: FastifyError, request: FastifyRequest, rep
   }
   // A body still streaming in when we refuse: close the connection after answering, so the
   // rest of it is not parsed as a next request.
-  if (!request.raw.complete) reply.header('connection', 'close')
+  if (mustCloseConnection(request, err)) reply.header('connection', 'close')
   if (reply.sent) return
   reply.code(wire.status).type('application/json; charset=utf-8').send(wire.body)
 }

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { AkError, toDomainError } from '../../store/index.ts'
-import { DEFAULT_HTTP_STATUS } from '../core/index.ts'
+import { DEFAULT_HTTP_STATUS, mustCloseConnection } from '../core/index.ts'
 
 /**
  * The one table from domain error codes to HTTP statuses for the cargo protocol. Bodies are
@@ -43,6 +43,6 @@ export function cargoErrorHandler(err: unknown, request: FastifyRequest, reply: 
   const wire = toCargoError(err)
   if (wire.status >= 500) request.log.error({ err }, 'cargo request failed')
   // A body still streaming in when we refuse (too slow, too large): close after answering.
-  if (!request.raw.complete) reply.header('connection', 'close')
+  if (mustCloseConnection(request, err)) reply.header('connection', 'close')
   return reply.code(wire.status).headers(wire.headers).type('application/json').send(wire.body)
 }

@@ -1,5 +1,5 @@
 export type { FormatContext, ReplicationContext, UploadSessionLimits } from './context.ts'
-export { streamRawBodies, contentLength, expectedDigests } from './streaming.ts'
+export { streamRawBodies, contentLength, expectedDigests, mustCloseConnection, DRAIN_MAX_BYTES } from './streaming.ts'
 export { sendBlob, parseRange, checksumHeaders, etagMatches, notModified, type ServedFile } from './serve-blob.ts'
 export {
   artifactHeaders,

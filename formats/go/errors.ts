@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { AkError, toDomainError } from '../../store/index.ts'
-import { DEFAULT_HTTP_STATUS } from '../core/index.ts'
+import { DEFAULT_HTTP_STATUS, mustCloseConnection } from '../core/index.ts'
 
 /**
  * The one table from domain error codes to GOPROXY wire statuses. The go command treats 404
@@ -33,6 +33,6 @@ export function goErrorHandler(err: FastifyError, request: FastifyRequest, reply
     reply.header('retry-after', String(err.details.retryAfterSeconds))
   }
   // A body still streaming in when we refuse: close after answering so its rest is not parsed as a request.
-  if (!request.raw.complete) reply.header('connection', 'close')
+  if (mustCloseConnection(request, err)) reply.header('connection', 'close')
   reply.code(wire.status).type('text/plain; charset=utf-8').send(`${wire.text.replace(/\n/g, ' ')}\n`)
 }

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { AkError, toDomainError } from '../../store/index.ts'
-import { DEFAULT_HTTP_STATUS } from '../core/index.ts'
+import { DEFAULT_HTTP_STATUS, mustCloseConnection } from '../core/index.ts'
 
 /**
  * The one table from domain error codes to HTTP statuses for the chart repository. Bodies are
@@ -29,6 +29,6 @@ export function helmErrorHandler(err: FastifyError, request: FastifyRequest, rep
   if (wire.status === 429 && err instanceof AkError && typeof err.details?.retryAfterSeconds === 'number') {
     reply.header('retry-after', String(err.details.retryAfterSeconds))
   }
-  if (!request.raw.complete) reply.header('connection', 'close')
+  if (mustCloseConnection(request, err)) reply.header('connection', 'close')
   reply.code(wire.status).type('application/json; charset=utf-8').send(wire.body)
 }

@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { AkError, toDomainError } from '../../store/index.ts'
-import { awaitingContinue, DEFAULT_HTTP_STATUS } from '../core/index.ts'
+import { awaitingContinue, DEFAULT_HTTP_STATUS, mustCloseConnection } from '../core/index.ts'
 import { AUTH_REALM } from './constants.ts'
 
 /*
@@ -44,7 +44,7 @@ export function mavenErrorHandler(err: FastifyError, request: FastifyRequest, re
   }
   // Refused before (or while) the body arrived: close after answering so that the rest of the
   // body, or the body a 100-continue client holds back, is never parsed as a next request.
-  if (!request.raw.complete || awaitingContinue(request)) reply.header('connection', 'close')
+  if (mustCloseConnection(request, err) || awaitingContinue(request)) reply.header('connection', 'close')
   reply.raw.statusMessage = reasonPhrase(wire.status, wire.message)
   reply
     .code(wire.status)

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { AkError, toDomainError } from '../../store/index.ts'
-import { DEFAULT_HTTP_STATUS } from '../core/index.ts'
+import { DEFAULT_HTTP_STATUS, mustCloseConnection } from '../core/index.ts'
 
 /**
  * The one table from domain error codes to npm's wire. npm prints the `error` field of a JSON
@@ -40,7 +40,7 @@ export function npmErrorHandler(err: FastifyError, request: FastifyRequest, repl
   if (wire.status === 429 && err instanceof AkError && typeof err.details?.retryAfterSeconds === 'number') {
     reply.header('retry-after', String(err.details.retryAfterSeconds))
   }
-  if (!request.raw.complete) reply.header('connection', 'close')
+  if (mustCloseConnection(request, err)) reply.header('connection', 'close')
   if (reply.sent) return
   reply.code(wire.status).type('application/json; charset=utf-8').send(wire.body)
 }

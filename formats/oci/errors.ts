@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { AkError, ERROR_CODES, toDomainError } from '../../store/index.ts'
+import { mustCloseConnection } from '../core/index.ts'
 
 /**
  * Domain errors of the OCI format, beside the store's AkErrors. Each has a stable code and no
@@ -186,7 +187,7 @@ export function ociErrorHandler(init: ErrorHandlerInit) {
     }
     // A body still streaming in when we refuse: close after answering, so the rest of it is
     // not parsed as a next request.
-    if (!request.raw.complete) reply.header('connection', 'close')
+    if (mustCloseConnection(request, err)) reply.header('connection', 'close')
     if (reply.sent) return
     reply.code(wire.status).type('application/json').send(wire.body)
   }

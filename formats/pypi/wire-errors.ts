@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { AkError, toDomainError } from '../../store/index.ts'
 import { AUTH_REALM } from './constants.ts'
-import { DEFAULT_HTTP_STATUS } from '../core/index.ts'
+import { DEFAULT_HTTP_STATUS, mustCloseConnection } from '../core/index.ts'
 
 /**
  * The one table from domain error codes to the PyPI wire. Warehouse answers upload errors with
@@ -49,7 +49,7 @@ export function pypiErrorHandler(err: unknown, request: FastifyRequest, reply: F
   if (status >= 500) request.log.error({ err }, 'pypi request failed')
   if (status === 401) reply.header('www-authenticate', `Basic realm="${AUTH_REALM}"`)
   // A body still streaming in when we refuse (too slow, too large): close after answering.
-  if (!request.raw.complete) reply.header('connection', 'close')
+  if (mustCloseConnection(request, err)) reply.header('connection', 'close')
   reply.raw.statusMessage = reasonPhrase(message)
   return reply
     .code(status)
