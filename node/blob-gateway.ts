@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream'
-import type { BlobDigests, BlobIndex, BlobStore, ByteRange, Db, DriverObject, ExpectedDigests, IngestOptions } from '../store/index.ts'
+import type { BlobDigests, BlobIndex, BlobStore, ByteRange, DriverObject, RemoteBlobs, ExpectedDigests, IngestOptions } from '../store/index.ts'
 import type { Scheduler } from '../scheduler/index.ts'
 
 /**
@@ -9,13 +9,11 @@ import type { Scheduler } from '../scheduler/index.ts'
  * no change of its own: the bytes stream to the client as the chunks verify, and the blob is
  * committed locally for the next request.
  */
-export function createBlobGateway(blobs: BlobStore, blobIndex: BlobIndex, db: Db, scheduler: Scheduler): BlobStore {
-  const remote = db.prepare('SELECT 1 FROM remote_blobs WHERE sha256 = ?')
-  const forget = db.prepare('DELETE FROM remote_blobs WHERE sha256 = ?')
-  const isRemote = (sha256: string): boolean => remote.get(sha256) !== undefined
+export function createBlobGateway(blobs: BlobStore, blobIndex: BlobIndex, remoteBlobs: RemoteBlobs, scheduler: Scheduler): BlobStore {
+  const isRemote = (sha256: string): boolean => remoteBlobs.has(sha256)
   /** Bytes that arrive by upload make a remote blob a local one. */
   const held = (d: BlobDigests): BlobDigests => {
-    forget.run(d.sha256)
+    remoteBlobs.forget(d.sha256)
     return d
   }
   return {

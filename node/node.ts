@@ -182,7 +182,7 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
         })
       }
       try {
-        store?.db.prepare('SELECT 1').get()
+        store?.check()
         await store?.blobs.driver.check()
         return { status: 'ready', storage: store?.blobs.driver.kind }
       } catch (err) {
@@ -204,7 +204,7 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
     const scheduler = createScheduler({
       blobs: store.blobs,
       blobIndex: store.blobIndex,
-      db: store.db,
+      remoteBlobs: store.remoteBlobs,
       partialDir: join(config.dataDir, 'partial'),
       directory: options.swarm?.directory ?? { sources: async (sha256, signal) => (meshRef.current ? meshRef.current.directory.sources(sha256, signal) : []) },
       feedback: options.swarm?.feedback ?? {
@@ -223,7 +223,6 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
         chunkFailed: (source, reason) => metrics.swarmChunksFailed.inc({ kind: source.kind, reason }),
       },
     })
-    const forgetRemote = store.db.prepare('DELETE FROM remote_blobs WHERE sha256 = ?')
     const mesh: NodeMesh | undefined = exclusive
       ? await createNodeMesh(config, identity, store, log.child({ component: 'mesh' }), {
           httpUrl: () => listeningUrl,
@@ -235,7 +234,7 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
                 // The same bytes may have been uploaded here while the event was applied (the
                 // upload's own blob row came second): then they are held, not remote.
                 if (await s.blobs.stat(b.sha256)) {
-                  forgetRemote.run(b.sha256)
+                  s.remoteBlobs.forget(b.sha256)
                   return
                 }
                 if (b.mode === 'eager') await scheduler.fetch(b.sha256)
@@ -271,7 +270,7 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
       repositories: s.repositories,
       artifacts: s.artifacts,
       // Blobs known from replication but not held here are fetched through the swarm on read.
-      blobs: limitBlobReads(createBlobGateway(s.blobs, s.blobIndex, s.db, scheduler), upload),
+      blobs: limitBlobReads(createBlobGateway(s.blobs, s.blobIndex, s.remoteBlobs, scheduler), upload),
       blobIndex: s.blobIndex,
       db: s.db,
       pointers: s.pointers,

@@ -2,7 +2,7 @@
  * What the parts of one download (download.ts and its download-*.ts parts) share: the
  * scheduler's components, the download's identity, abort signal and wake-up call.
  */
-import type { BlobIndex, BlobStore, Db } from '../store/index.ts'
+import type { BlobIndex, BlobStore, RemoteBlobs } from '../store/index.ts'
 import type { SchedulerLogger, SchedulerObserver, SchedulerTuning } from './options.ts'
 import type { TokenBucket } from './token-bucket.ts'
 import type { HaveMap, SourceDirectory, SourceFeedback } from './types.ts'
@@ -10,7 +10,7 @@ import type { HaveMap, SourceDirectory, SourceFeedback } from './types.ts'
 export interface DownloadComponents {
   blobs: BlobStore
   blobIndex: BlobIndex
-  db: Db
+  remoteBlobs: RemoteBlobs
   partialDir: string
   directory: SourceDirectory
   feedback: SourceFeedback

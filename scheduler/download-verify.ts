@@ -160,12 +160,8 @@ export class BlobVerifier {
       : (computed as BlobDigests)
     await partial.close()
     await c.blobs.adopt(partial.paths.part, digests)
-    const db = c.db
-    db.transaction(() => {
-      db.prepare('DELETE FROM remote_blobs WHERE sha256 = ?').run(expected)
-      // A row from an event that carried no manifest learns it now (the whole sha256 matched).
-      if (row && !this.trusted) db.prepare('UPDATE blobs SET chunk_manifest = ? WHERE sha256 = ?').run(manifestBytes, expected)
-    })()
+    // A row from an event that carried no manifest learns it now (the whole sha256 matched).
+    c.remoteBlobs.arrived(expected, row && !this.trusted ? manifestBytes : undefined)
     await Promise.all([rm(partial.paths.have, { force: true }), rm(partial.paths.manifest, { force: true })])
     c.haveChanged(expected, 'all')
   }

@@ -5,7 +5,7 @@ import {
   type BlobIndex,
   type BlobStore,
   type ByteRange,
-  type Db,
+  type RemoteBlobs,
 } from '../store/index.ts'
 import { DEFAULT_MAX_CONCURRENT_DOWNLOADS, RECENT_TRANSFERS } from './constants.ts'
 import type { DownloadComponents } from './download-context.ts'
@@ -28,8 +28,8 @@ export interface SchedulerLimits {
 export interface SchedulerInit {
   blobs: BlobStore
   blobIndex: BlobIndex
-  /** The metadata database (remote_blobs rows are removed when a blob is committed). */
-  db: Db
+  /** Blobs known here without their bytes (forgotten as remote when a download commits). */
+  remoteBlobs: RemoteBlobs
   /** Where partial downloads live; survives restarts (not the temp dir, which is wiped). */
   partialDir: string
   directory: SourceDirectory
@@ -90,12 +90,11 @@ class DefaultScheduler implements Scheduler {
     this.maxConcurrent = Math.max(1, limits.maxConcurrentDownloads || DEFAULT_MAX_CONCURRENT_DOWNLOADS)
     this.globalBucket = createTokenBucket(limits.globalBytesPerSecond ?? 0)
     const perSource = limits.perSourceBytesPerSecond ?? 0
-    const remote = init.db.prepare('SELECT 1 FROM remote_blobs WHERE sha256 = ?')
-    this.isRemote = (sha256) => remote.get(sha256) !== undefined
+    this.isRemote = (sha256) => init.remoteBlobs.has(sha256)
     this.components = {
       blobs: init.blobs,
       blobIndex: init.blobIndex,
-      db: init.db,
+      remoteBlobs: init.remoteBlobs,
       partialDir: init.partialDir,
       directory: init.directory,
       feedback: init.feedback ?? NO_FEEDBACK,

@@ -10,6 +10,7 @@ export { createS3Driver, type S3DriverInit } from './s3-driver.ts'
 export { createBlobStore, type BlobStore, type BlobStoreOptions, type IngestOptions } from './blob-store.ts'
 export { openDb, migrate, loadMigrations, MIGRATIONS_DIR, type Db, type Migration, type OpenDbOptions } from './db.ts'
 export { createBlobIndex, type BlobIndex, type BlobRecord } from './blob-index.ts'
+export { createRemoteBlobs, type RemoteBlobs } from './remote-blobs.ts'
 export {
   createReplicationLog,
   signingBytes,

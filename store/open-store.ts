@@ -10,6 +10,7 @@ import { createRepositoryStore, type RepositoryStore } from './repositories.ts'
 import { createArtifactStore, type ArtifactStore } from './artifacts.ts'
 import { createAuthStore, type AuthStore } from './auth-store.ts'
 import { createPointerStore, type PointerStore } from './pointers.ts'
+import { createRemoteBlobs, type RemoteBlobs } from './remote-blobs.ts'
 import { createSecretBox, loadOrCreateSecretKey, SECRET_KEY_FILE } from './secret-box.ts'
 import { sealPlainSecrets } from './repository-secrets.ts'
 
@@ -17,6 +18,8 @@ export interface Store {
   db: Db
   blobs: BlobStore
   blobIndex: BlobIndex
+  /** Blobs known from replicated events whose bytes are elsewhere (the swarm fetches them). */
+  remoteBlobs: RemoteBlobs
   log: ReplicationLog
   repositories: RepositoryStore
   artifacts: ArtifactStore
@@ -25,6 +28,8 @@ export interface Store {
   auth: AuthStore
   /** Free space of the data directory's file system (uploads are refused while it is short). */
   space: FreeSpaceMonitor
+  /** Throws unless the metadata database answers a query (the readiness probe). */
+  check(): void
   close(): void
 }
 
@@ -78,14 +83,17 @@ export function openStore(init: OpenStoreInit): Store {
   const space = createFreeSpaceMonitor({ path: init.dataDir, minFreeBytes: init.minFreeBytes ?? 0 })
   const blobs = createBlobStore(init.driver, join(init.dataDir, 'tmp'), { space })
   const blobIndex = createBlobIndex(db)
+  const remoteBlobs = createRemoteBlobs(db)
   const log = createReplicationLog(db, init.nodeId, { sign: init.sign })
   const repositories = createRepositoryStore(db, log, secrets)
   const artifacts = createArtifactStore(db, blobIndex, log)
   const auth = createAuthStore(db)
   const pointers = createPointerStore(db, log)
+  const ping = db.prepare('SELECT 1')
+  const check = () => void ping.get()
   const close = () => {
     space.close()
     db.close()
   }
-  return { db, blobs, blobIndex, log, repositories, artifacts, pointers, auth, space, close }
+  return { db, blobs, blobIndex, remoteBlobs, log, repositories, artifacts, pointers, auth, space, check, close }
 }

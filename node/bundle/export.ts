@@ -84,7 +84,6 @@ function select(store: Store, options: ExportOptions): Selection {
       .map((r) => r.key),
   )
   const included = (repo: string) => (wanted ? wanted.has(repo) : !localOnly.has(repo))
-  const remote = store.db.prepare('SELECT 1 FROM remote_blobs WHERE sha256 = ?')
 
   // The log's events carry no signature only when appended before signing existed: nobody can
   // verify them, so an origin's export stops there (as mesh sync does) and `to` says so.
@@ -129,7 +128,7 @@ function select(store: Store, options: ExportOptions): Selection {
     eventBytes += JSON.stringify(toWire(event, prev)).length + 1
     if (event.kind === 'artifact.put' && event.sha256 && !blobSet.has(event.sha256)) {
       const record = store.blobIndex.get(event.sha256)
-      if (record && !remote.get(event.sha256)) {
+      if (record && !store.remoteBlobs.has(event.sha256)) {
         blobSet.add(event.sha256)
         blobBytes += record.size
         blobMetaBytes += 400 + record.chunkManifest.length * 2

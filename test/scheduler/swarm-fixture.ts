@@ -185,7 +185,7 @@ export function openSwarmFixture(): SwarmFixture {
       const s = createScheduler({
         blobs: store.blobs,
         blobIndex: store.blobIndex,
-        db: store.db,
+        remoteBlobs: store.remoteBlobs,
         partialDir,
         tuning: { havePollMs: 50, directoryPollMs: 100, noSourceTimeoutMs: 2000, chunkTimeoutFloorMs: 500, initialChunkTimeoutMs: 2000 },
         ...init,
@@ -196,7 +196,7 @@ export function openSwarmFixture(): SwarmFixture {
     knowRemote(blob) {
       store.db.transaction(() => {
         store.blobIndex.record(blob.digests)
-        store.db.prepare('INSERT INTO remote_blobs (sha256, origin, recorded_at) VALUES (?, ?, ?)').run(blob.digests.sha256, 'origin-peer', Date.now())
+        store.remoteBlobs.record(blob.digests.sha256, 'origin-peer')
       })()
     },
     async close() {
