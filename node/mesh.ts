@@ -24,7 +24,7 @@ import {
   type SyncService,
 } from '../mesh/index.ts'
 import type { LocalChunks } from '../scheduler/index.ts'
-import type { RemoteBlob } from '../mesh/index.ts'
+import type { RemoteBlob } from '../store/index.ts'
 import { ConfigError, type Config } from './config.ts'
 import { formatReplicationHooks } from './formats.ts'
 
@@ -113,7 +113,7 @@ export async function createNodeMesh(
   })
   const sync = createSyncService({
     host,
-    db: store.db,
+    replicated: store.replicated,
     log: store.log,
     logger,
     // Formats keep their index tables (npm versions, OCI tags…) in step with replicated changes.

@@ -48,4 +48,5 @@ export {
 } from './stream-guards.ts'
 export { createFreeSpaceMonitor, FREE_SPACE_REFRESH, type FreeSpaceListener, type FreeSpaceMonitor, type FreeSpaceMonitorInit } from './free-space.ts'
 export type { FormatReplicationHooks, ReplicatedArtifactChange, ReplicatedPointerChange } from './replication-hooks.ts'
+export * from './apply/index.ts'
 export { globToRegExp, globsMatcher } from './glob.ts'

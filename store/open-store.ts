@@ -11,6 +11,7 @@ import { createArtifactStore, type ArtifactStore } from './artifacts.ts'
 import { createAuthStore, type AuthStore } from './auth-store.ts'
 import { createPointerStore, type PointerStore } from './pointers.ts'
 import { createRemoteBlobs, type RemoteBlobs } from './remote-blobs.ts'
+import { createReplicatedState, type ReplicatedState } from './apply/index.ts'
 import { createSecretBox, loadOrCreateSecretKey, SECRET_KEY_FILE } from './secret-box.ts'
 import { sealPlainSecrets } from './repository-secrets.ts'
 
@@ -21,6 +22,8 @@ export interface Store {
   /** Blobs known from replicated events whose bytes are elsewhere (the swarm fetches them). */
   remoteBlobs: RemoteBlobs
   log: ReplicationLog
+  /** Applies replicated events (mesh sync, bundle import); the state hash and conflicts. */
+  replicated: ReplicatedState
   repositories: RepositoryStore
   artifacts: ArtifactStore
   /** Mutable pointers (npm dist-tags…): last writer wins by HLC across the mesh. */
@@ -85,6 +88,7 @@ export function openStore(init: OpenStoreInit): Store {
   const blobIndex = createBlobIndex(db)
   const remoteBlobs = createRemoteBlobs(db)
   const log = createReplicationLog(db, init.nodeId, { sign: init.sign })
+  const replicated = createReplicatedState(db, log)
   const repositories = createRepositoryStore(db, log, secrets)
   const artifacts = createArtifactStore(db, blobIndex, log)
   const auth = createAuthStore(db)
@@ -95,5 +99,5 @@ export function openStore(init: OpenStoreInit): Store {
     space.close()
     db.close()
   }
-  return { db, blobs, blobIndex, remoteBlobs, log, repositories, artifacts, pointers, auth, space, check, close }
+  return { db, blobs, blobIndex, remoteBlobs, log, replicated, repositories, artifacts, pointers, auth, space, check, close }
 }

@@ -49,6 +49,12 @@ export interface FormatReplicationHooks {
   pathProblem?(path: string): string | undefined
   /** The same for a replicated pointer name (an npm dist-tag's package and tag, say). */
   pointerProblem?(name: string): string | undefined
+  /**
+   * The package an artifact belongs to, read from the properties the format recorded at upload
+   * (npm's name, Maven's groupId:artifactId…): replication filters' `packages` globs match it, and
+   * search and policies will. Undefined (or no hook): the globs match the artifact's path.
+   */
+  packageName?(properties: Record<string, unknown>): string | undefined
   /** A replicated event changed (repo, path) of a repository of this format. */
   artifactChanged?(change: ReplicatedArtifactChange): void
   /** A replicated pointer of a repository of this format changed. */

@@ -133,6 +133,10 @@ export interface ReplicationLog {
   chainAt(origin: string, seq: number): Uint8Array | undefined
   /** The last held event of `origin`: its sequence number (0 for none) and chain value (GENESIS_CHAIN for none). */
   head(origin: string): { seq: number; chain: Uint8Array }
+  /** When `origin`'s last held event was stamped (its HLC ms) and received here; undefined when none is held. */
+  latest(origin: string): { hlcMs: number; receivedAt: number } | undefined
+  /** Repositories that events of `origin` after `after` created or reconfigured. */
+  repositoriesChanged(origin: string, after: number): string[]
   count(): number
 }
 
@@ -182,6 +186,8 @@ class SqliteReplicationLog implements ReplicationLog {
   private readonly page
   private readonly heads
   private readonly total
+  private readonly latestRow
+  private readonly changedRepos
   constructor(
     private readonly db: Db,
     readonly origin: string,
@@ -209,6 +215,8 @@ class SqliteReplicationLog implements ReplicationLog {
       SELECT origin, (SELECT e.seq FROM events e WHERE e.origin = origins.origin ORDER BY e.seq DESC LIMIT 1) AS seq
       FROM origins WHERE origin IS NOT NULL AND origin NOT LIKE '${LOCAL_ORIGIN_PREFIX}%'`)
     this.total = db.prepare('SELECT COUNT(*) AS n FROM events')
+    this.latestRow = db.prepare('SELECT hlc_ms, received_at FROM events WHERE origin = ? ORDER BY seq DESC LIMIT 1')
+    this.changedRepos = db.prepare(`SELECT DISTINCT repo FROM events WHERE origin = ? AND seq > ? AND kind IN ('repo.create', 'repo.update')`).pluck()
     this.chainAt_ = db.prepare('SELECT chain FROM events WHERE origin = ? AND seq = ?').pluck()
     this.repoMode = db.prepare("SELECT json_extract(settings, '$.replication.mode') AS mode FROM repositories WHERE key = ?").pluck()
   }
@@ -261,6 +269,15 @@ class SqliteReplicationLog implements ReplicationLog {
     if (!r) return { seq: 0, chain: GENESIS_CHAIN }
     // Events stored before chains existed have none: the next one chains from genesis.
     return { seq: r.seq, chain: r.chain ? new Uint8Array(r.chain) : GENESIS_CHAIN }
+  }
+
+  latest(origin: string): { hlcMs: number; receivedAt: number } | undefined {
+    const r = this.latestRow.get(origin) as { hlc_ms: number; received_at: number } | undefined
+    return r && { hlcMs: r.hlc_ms, receivedAt: r.received_at }
+  }
+
+  repositoriesChanged(origin: string, after: number): string[] {
+    return this.changedRepos.all(origin, after) as string[]
   }
 
   insertRemote(e: SignedEvent): boolean {

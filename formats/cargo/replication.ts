@@ -1,5 +1,5 @@
 import type { FormatReplicationHooks } from '../../store/index.ts'
-import { REMOTE_METADATA_DIR } from '../core/index.ts'
+import { REMOTE_METADATA_DIR, propertyText } from '../core/index.ts'
 import { CARGO_FORMAT } from './constants.ts'
 import { crateNameProblem, normalizeCrateName, parseIndexPath, versionProblem } from './names.ts'
 
@@ -32,5 +32,5 @@ export function cargoPathProblem(path: string): string | undefined {
 }
 
 export function cargoReplicationHooks(): FormatReplicationHooks {
-  return { format: CARGO_FORMAT, pathProblem: cargoPathProblem }
+  return { format: CARGO_FORMAT, pathProblem: cargoPathProblem, packageName: (p) => propertyText(p, 'cargo', 'name') }
 }

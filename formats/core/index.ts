@@ -12,6 +12,7 @@ export {
 export { readOrder, deployTarget } from './virtual.ts'
 export { deferContinue, sendContinue, awaitingContinue } from './expect-continue.ts'
 export { DEFAULT_HTTP_STATUS } from './http-status.ts'
+export { propertyText } from './properties.ts'
 export { findTarGzEntry, type TarGzEntryOptions } from './tar-gz.ts'
 export { resolveRepository, findRepository, requireSignedInOrPublic, privateStandIn, type RepositoryErrors } from './repository.ts'
 export {

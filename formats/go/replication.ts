@@ -1,5 +1,5 @@
 import type { FormatReplicationHooks } from '../../store/index.ts'
-import { REMOTE_METADATA_DIR } from '../core/index.ts'
+import { REMOTE_METADATA_DIR, propertyText } from '../core/index.ts'
 import { GO_FORMAT } from './constants.ts'
 import { checkModulePath } from './module-path.ts'
 import { parseVersion } from './version.ts'
@@ -42,5 +42,5 @@ export function goPathProblem(path: string): string | undefined {
 }
 
 export function goReplicationHooks(): FormatReplicationHooks {
-  return { format: GO_FORMAT, pathProblem: goPathProblem }
+  return { format: GO_FORMAT, pathProblem: goPathProblem, packageName: (p) => propertyText(p, 'goModule') }
 }

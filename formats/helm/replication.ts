@@ -1,5 +1,5 @@
 import type { FormatReplicationHooks } from '../../store/index.ts'
-import { REMOTE_METADATA_DIR } from '../core/index.ts'
+import { REMOTE_METADATA_DIR, propertyText } from '../core/index.ts'
 import { CHARTS_DIR } from './chart-store.ts'
 import { HELM_FORMAT } from './constants.ts'
 import { CHART_FILE } from './names.ts'
@@ -23,5 +23,5 @@ export function helmPathProblem(path: string): string | undefined {
 }
 
 export function helmReplicationHooks(): FormatReplicationHooks {
-  return { format: HELM_FORMAT, pathProblem: helmPathProblem }
+  return { format: HELM_FORMAT, pathProblem: helmPathProblem, packageName: (p) => propertyText(p, 'helmChart', 'name') }
 }

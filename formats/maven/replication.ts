@@ -1,4 +1,5 @@
 import type { FormatReplicationHooks } from '../../store/index.ts'
+import { propertyText } from '../core/index.ts'
 import { MAVEN_FORMAT, METADATA_FILE } from './constants.ts'
 import { parseMavenPath } from './layout.ts'
 
@@ -25,6 +26,13 @@ export function mavenPathProblem(path: string): string | undefined {
   }
 }
 
+/** groupId:artifactId, as deploy recorded them. */
+function mavenPackageName(p: Record<string, unknown>): string | undefined {
+  const group = propertyText(p, 'maven', 'groupId')
+  const artifact = propertyText(p, 'maven', 'artifactId')
+  return group && artifact ? `${group}:${artifact}` : undefined
+}
+
 export function mavenReplicationHooks(): FormatReplicationHooks {
-  return { format: MAVEN_FORMAT, isMutablePath: isMavenMutablePath, pathProblem: mavenPathProblem }
+  return { format: MAVEN_FORMAT, isMutablePath: isMavenMutablePath, pathProblem: mavenPathProblem, packageName: mavenPackageName }
 }

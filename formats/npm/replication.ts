@@ -1,6 +1,6 @@
 import type { Artifact, FormatReplicationHooks, PointerStore } from '../../store/index.ts'
 import type { ReplicationContext } from '../core/index.ts'
-import { REMOTE_METADATA_DIR } from '../core/index.ts'
+import { REMOTE_METADATA_DIR, propertyText } from '../core/index.ts'
 import { MAX_REPLICATED_MANIFEST_BYTES, NPM_FORMAT } from './constants.ts'
 import { packageNameProblem, validateTag, validateVersion } from './names.ts'
 import { createNpmIndex, highestVersion, type NpmIndex, type VersionRow } from './npm-index.ts'
@@ -204,6 +204,7 @@ export function npmReplicationHooks(ctx: ReplicationContext): FormatReplicationH
   const index = createNpmIndex(ctx.db)
   return {
     format: NPM_FORMAT,
+    packageName: (p) => propertyText(p, 'npm.name'),
     pathProblem: npmPathProblem,
     pointerProblem: npmPointerProblem,
     artifactChanged({ repo, path, artifact }) {

@@ -1,4 +1,5 @@
 import type { FormatReplicationHooks } from '../../store/index.ts'
+import { propertyText } from '../core/index.ts'
 import { PYPI_FORMAT } from './constants.ts'
 import { PACKAGES_DIR } from './layout.ts'
 import { isNormalizedProjectName } from './names.ts'
@@ -29,5 +30,5 @@ export function pypiPathProblem(path: string): string | undefined {
 }
 
 export function pypiReplicationHooks(): FormatReplicationHooks {
-  return { format: PYPI_FORMAT, pathProblem: pypiPathProblem }
+  return { format: PYPI_FORMAT, pathProblem: pypiPathProblem, packageName: (p) => propertyText(p, 'pypi', 'name') }
 }

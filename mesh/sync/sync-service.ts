@@ -1,9 +1,8 @@
 import { lpStream } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
-import { type Db, type FormatReplicationHooks, type ReplicationLog, type SignedEvent } from '../../store/index.ts'
+import type { EventApplier, FormatReplicationHooks, RemoteBlob, ReplicatedState, ReplicationLog, SignedEvent } from '../../store/index.ts'
 import type { MeshHost, MeshLogger } from '../host.ts'
 import { ChainVerifier } from './chain.ts'
-import { createEventApplier, type EventApplier, type RemoteBlob } from './apply.ts'
 import { createFloodGuard, type FloodGuard, type FloodLimits } from './flood-guard.ts'
 import { createLagTracker, type LagTracker, type OriginLag } from './lag.ts'
 import {
@@ -26,7 +25,8 @@ import { asProtocolError, decode, decodeServerMessage, encode, fromWire, pullReq
 /** What the sync service needs from the node. */
 export interface SyncComponents {
   host: MeshHost
-  db: Db
+  /** Where replicated events are applied (store/apply). */
+  replicated: ReplicatedState
   log: ReplicationLog
   logger?: MeshLogger
   /** The formats' replication hooks (their index tables follow replicated changes). */
@@ -92,22 +92,19 @@ class LogSync implements SyncService {
   private readonly counters: SyncStats = { eventsApplied: 0, eventsRejected: 0, pulls: 0, floodResets: 0 }
   private readonly flood: FloodGuard
   private readonly lagTracker: LagTracker = createLagTracker()
-  private readonly latestOf
-  private readonly ownRepoChanges
   private readonly maxPullEvents: number
   private readonly maxPullBytes: number
   private readonly applyBatchEvents: number
   private timers: NodeJS.Timeout[] = []
   private lastOwnSeq = 0
   private stopped = false
-  private readonly ownSeq
 
   constructor(
     private readonly c: SyncComponents,
     private readonly init: SyncInit,
   ) {
     this.logger = c.logger ?? NOOP
-    this.applier = createEventApplier(c.db, c.log, {
+    this.applier = c.replicated.applier({
       hooks: c.hooks,
       onHookError: (err, what) => this.logger.warn({ err, ...what }, 'a format replication hook failed; its index may lag'),
       onRefused: (what) => this.logger.warn(what, 'a replicated name breaks its format\'s rules; left out'),
@@ -119,9 +116,6 @@ class LogSync implements SyncService {
     this.maxPullEvents = init.maxPullEvents ?? MAX_PULL_EVENTS
     this.maxPullBytes = init.maxPullBytes ?? MAX_PULL_BYTES
     this.applyBatchEvents = init.applyBatchEvents ?? APPLY_BATCH_EVENTS
-    this.latestOf = c.db.prepare('SELECT hlc_ms, received_at FROM events WHERE origin = ? ORDER BY seq DESC LIMIT 1')
-    this.ownRepoChanges = c.db.prepare(`SELECT DISTINCT repo FROM events WHERE origin = ? AND seq > ? AND kind IN ('repo.create', 'repo.update')`)
-    this.ownSeq = c.db.prepare('SELECT seq FROM events WHERE origin = ? ORDER BY seq DESC LIMIT 1')
   }
 
   stats(): SyncStats {
@@ -133,10 +127,7 @@ class LogSync implements SyncService {
       held: this.c.log.versionVector(),
       connected: this.c.host.connectedPeers(),
       self: this.c.log.origin,
-      latest: (origin) => {
-        const r = this.latestOf.get(origin) as { hlc_ms: number; received_at: number } | undefined
-        return r && { hlcMs: r.hlc_ms, receivedAt: r.received_at }
-      },
+      latest: (origin) => this.c.log.latest(origin),
     })
   }
 
@@ -172,7 +163,7 @@ class LogSync implements SyncService {
    * before): apply what the log holds now.
    */
   private rematerialiseChanged(after: number): void {
-    for (const repo of this.ownRepoChanges.pluck().all(this.c.log.origin, after) as string[]) {
+    for (const repo of this.c.log.repositoriesChanged(this.c.log.origin, after)) {
       try {
         this.applier.rematerialise(repo)
       } catch (err) {
@@ -182,7 +173,7 @@ class LogSync implements SyncService {
   }
 
   private currentOwnSeq(): number {
-    return (this.ownSeq.get(this.c.log.origin) as { seq: number } | undefined)?.seq ?? 0
+    return this.c.log.head(this.c.log.origin).seq
   }
 
   /** Tells every connected peer (but `except`) that we hold new events, so it pulls now. */

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { globToRegExp } from '../../store/index.ts'
-import { effectiveReplication, type ReplicationSettings } from '../../mesh/index.ts'
+import { effectiveReplication, type ReplicationSettings } from '../../store/index.ts'
 import type { Repository, RepositorySettings } from '../../store/index.ts'
 
 /*

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
-import { listConflicts, replicationState, type SyncStats } from '../../mesh/index.ts'
+import { type SyncStats } from '../../mesh/index.ts'
+import { listConflicts, replicationState } from '../../store/index.ts'
 import type { ApiContext } from './context.ts'
 
 export interface ReplicationApiContext {

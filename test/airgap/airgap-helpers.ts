@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createReplicationLog, openDb } from '../../store/index.ts'
-import { replicationState } from '../../mesh/index.ts'
+import { replicationState } from '../../store/index.ts'
 import { AK_BIN, runAk, type NodeProcess } from '../helpers/node-process.ts'
 
 export const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex')

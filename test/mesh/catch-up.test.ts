@@ -2,19 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createMemoryDriver, openStore, type SignedEvent, type Store } from '../../store/index.ts'
-import {
-  ChainVerifier,
-  createEventApplier,
-  createEventSigner,
-  decodeServerMessage,
-  encodeSyncMessage as encode,
-  fromWire,
-  isEventsMessage,
-  listConflicts,
-  replicationState,
-  serverMessage,
-  toWire,
-} from '../../mesh/index.ts'
+import { ChainVerifier, createEventSigner, decodeServerMessage, encodeSyncMessage as encode, fromWire, isEventsMessage, serverMessage, toWire } from '../../mesh/index.ts'
+import { createEventApplier, listConflicts, replicationState } from '../../store/index.ts'
 import { tempDir } from '../helpers/node-process.ts'
 import { computeDigests } from './digests.ts'
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createMemoryDriver, openStore, type FormatReplicationHooks, type SignedEvent, type Store } from '../../store/index.ts'
-import { createEventApplier, replicationState } from '../../mesh/index.ts'
+import { createEventApplier, replicationState } from '../../store/index.ts'
 
 const opened: { store: Store; dir: string }[] = []
 function node(id: string): Store {

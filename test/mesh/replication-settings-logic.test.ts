@@ -2,17 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createMemoryDriver, openStore, type Store } from '../../store/index.ts'
-import {
-  contentFilter,
-  createEventApplier,
-  createEventSigner,
-  createFloodGuard,
-  createLagTracker,
-  effectiveReplication,
-  replicationState,
-  selectsNode,
-  type RemoteBlob,
-} from '../../mesh/index.ts'
+import { createEventSigner, createFloodGuard, createLagTracker } from '../../mesh/index.ts'
+import { contentFilter, createEventApplier, effectiveReplication, replicationState, selectsNode, type RemoteBlob } from '../../store/index.ts'
 import { globToRegExp } from '../../store/index.ts'
 import { tempDir } from '../helpers/node-process.ts'
 import { computeDigests } from './digests.ts'
@@ -44,12 +35,12 @@ describe('replication filter globs', () => {
     expect(globToRegExp('a.b').test('axb')).toBe(false)
   })
 
-  it('package globs match the name a format recorded, else the path; tag globs the last segment', () => {
+  it('package globs match the name the format hooks derive, else the path; tag globs the last segment', () => {
     const f = contentFilter({ packages: ['@acme/*'] })
-    expect(f.path('@acme/x/-/x-1.0.0.tgz', { 'npm.name': '@acme/x' })).toBe(true)
-    expect(f.path('@acme/x/-/x-1.0.0.tgz', { 'npm.name': 'left-pad' })).toBe(false)
-    expect(f.path('@acme/raw.bin', {})).toBe(true)
-    expect(contentFilter({ packages: ['com.acme:*'] }).path('com/acme/lib/1/lib-1.jar', { maven: { groupId: 'com.acme', artifactId: 'lib' } })).toBe(true)
+    expect(f.path('@acme/x/-/x-1.0.0.tgz', '@acme/x')).toBe(true)
+    expect(f.path('@acme/x/-/x-1.0.0.tgz', 'left-pad')).toBe(false)
+    expect(f.path('@acme/raw.bin')).toBe(true)
+    expect(contentFilter({ packages: ['com.acme:*'] }).path('com/acme/lib/1/lib-1.jar', 'com.acme:lib')).toBe(true)
     const t = contentFilter({ tags: ['latest', 'v1.*'] })
     expect(t.tag('dist-tag/pkg/latest')).toBe(true)
     expect(t.tag('dist-tag/pkg/next')).toBe(false)

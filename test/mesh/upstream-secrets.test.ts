@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createMemoryDriver, openStore, type Store } from '../../store/index.ts'
-import { ChainVerifier, createEventApplier, createEventSigner } from '../../mesh/index.ts'
+import { ChainVerifier, createEventSigner } from '../../mesh/index.ts'
+import { createEventApplier } from '../../store/index.ts'
 import { tempDir } from '../helpers/node-process.ts'
 
 async function node(): Promise<Store> {

@@ -1,4 +1,4 @@
-import { globsMatcher } from '../../store/index.ts'
+import { globsMatcher } from '../glob.ts'
 
 /*
  * Per-repository replication settings (settings.replication of a repository) and the decisions
@@ -59,32 +59,15 @@ export function selectsNode(r: ReplicationSettings, self: SelfDescription): bool
   return Object.entries(r.labels).every(([k, v]) => self.labels[k] === v)
 }
 
-/**
- * The package name a format recorded in an artifact's properties, where it records one:
- * npm, PyPI, Cargo, Helm, Go (module path), Maven (groupId:artifactId).
- */
-export function packageNameOf(properties: Record<string, unknown> | undefined): string | undefined {
-  if (!properties) return undefined
-  const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined)
-  const obj = (v: unknown): Record<string, unknown> | undefined => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : undefined)
-  const maven = obj(properties.maven)
-  const mavenName = maven && str(maven.groupId) && str(maven.artifactId) ? `${maven.groupId as string}:${maven.artifactId as string}` : undefined
-  return (
-    str(properties['npm.name']) ??
-    str(obj(properties.pypi)?.name) ??
-    str(obj(properties.cargo)?.name) ??
-    str(obj(properties.helmChart)?.name) ??
-    str(properties.goModule) ??
-    mavenName
-  )
-}
-
 /** Compiled path/package/tag filters of one repository. */
 export interface ContentFilter {
-  /** Whether `path()` looks at properties at all (package globs), so callers can skip parsing them. */
+  /** Whether `path()` looks at the package name at all (package globs), so callers can skip working it out. */
   readonly usesProperties: boolean
-  /** Whether an artifact at `path` (with the properties of its winning put) is materialised. */
-  path(path: string, properties?: Record<string, unknown>): boolean
+  /**
+   * Whether an artifact at `path` is materialised; `packageName` is what the repository's format
+   * reads from the properties of the path's winning put (FormatReplicationHooks.packageName).
+   */
+  path(path: string, packageName?: string): boolean
   /** Whether a tag (a pointer name; its last segment is the tag) is materialised. */
   tag(pointerName: string): boolean
 }
@@ -95,13 +78,10 @@ export function contentFilter(filters: ReplicationFilters): ContentFilter {
   const tags = filters.tags && filters.tags.length > 0 ? globsMatcher(filters.tags) : undefined
   return {
     usesProperties: packages !== undefined,
-    path(path, properties) {
+    path(path, packageName) {
       if (paths && !paths(path)) return false
-      if (packages) {
-        const name = packageNameOf(properties)
-        // Formats without a recorded package name: the package globs apply to the path.
-        if (!packages(name ?? path)) return false
-      }
+      // Formats without a recorded package name: the package globs apply to the path.
+      if (packages && !packages(packageName ?? path)) return false
       return true
     },
     tag(pointerName) {

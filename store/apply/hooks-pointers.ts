@@ -1,9 +1,13 @@
-import { artifactFromRow, compareHlc, validateArtifactPath, type Artifact, type ArtifactRow, type Db, type FormatReplicationHooks, type Hlc } from '../../store/index.ts'
+import { artifactFromRow, type Artifact, type ArtifactRow } from '../artifacts.ts'
+import type { Db } from '../db.ts'
+import { compareHlc, type Hlc } from '../hlc.ts'
+import { validateArtifactPath } from '../paths.ts'
+import type { FormatReplicationHooks } from '../replication-hooks.ts'
 
 /*
  * The format side of applying replicated events: mutable pointers (last writer wins by HLC) and
  * the formats' replication hooks (store/replication-hooks.ts), which keep their index tables in
- * step. apply.ts calls in here; everything runs inside its applying transaction.
+ * step. applier.ts calls in here; everything runs inside its applying transaction.
  */
 
 /** Reports a hook that threw; its change was rolled back alone and the batch went on. */
@@ -21,6 +25,8 @@ export interface HookDispatch {
   pathProblem(repo: string, path: string): string | undefined
   /** The same for a pointer name (the format's pointerProblem). */
   pointerProblem(repo: string, name: string): string | undefined
+  /** The package name the repository's format reads from an artifact's properties (FormatReplicationHooks.packageName). */
+  packageName(repo: string, properties: Record<string, unknown> | undefined): string | undefined
   /** Whether `path` of `repo` is a mutable path of its format (latest write wins even in an immutable repository). */
   isMutablePath(repo: string, path: string): boolean
   /** (repo, path) was recomputed: hands its current artifact row (or undefined) to the format's hook. */
@@ -78,6 +84,7 @@ export function createHookDispatch(db: Db, hooks: readonly FormatReplicationHook
       return hookOf(repo)?.pathProblem?.(path)
     },
     pointerProblem: (repo, name) => hookOf(repo)?.pointerProblem?.(name),
+    packageName: (repo, properties) => (properties ? hookOf(repo)?.packageName?.(properties) : undefined),
     isMutablePath: (repo, path) => hookOf(repo)?.isMutablePath?.(path) === true,
     artifactChanged: (repo, path) => {
       const hook = hookOf(repo)
