@@ -73,6 +73,9 @@ class DefaultScheduler implements Scheduler {
   readonly local: LocalChunks
   private readonly active = new Map<string, Download>()
   private readonly queue: Download[] = []
+  /** Call order of fetch()/open(): the queue keeps it even when their stat() calls finish out of order. */
+  private calls = 0
+  private readonly order = new WeakMap<Download, number>()
   private readonly recent: Download[] = []
   private running = 0
   private closed = false
@@ -121,10 +124,11 @@ class DefaultScheduler implements Scheduler {
   }
 
   async open(sha256: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
+    const call = this.calls++
     let download = this.active.get(sha256)
     if (!download) {
       if (await this.init.blobs.stat(sha256)) return this.init.blobs.open(sha256, range)
-      download = this.download(sha256)
+      download = this.download(sha256, call)
     }
     download.wanted = true
     this.startQueued()
@@ -137,10 +141,11 @@ class DefaultScheduler implements Scheduler {
   }
 
   async fetch(sha256: string, signal?: AbortSignal): Promise<void> {
+    const call = this.calls++
     let download = this.active.get(sha256)
     if (!download) {
       if (await this.init.blobs.stat(sha256)) return
-      download = this.download(sha256)
+      download = this.download(sha256, call)
     }
     if (!signal) return download.done
     signal.throwIfAborted()
@@ -168,13 +173,15 @@ class DefaultScheduler implements Scheduler {
   }
 
   /** The single-flight entry: the digest's download, created and queued when none runs. */
-  private download(sha256: string): Download {
+  private download(sha256: string, call: number): Download {
     if (this.closed) throw new ShuttingDownError('the node is shutting down')
     const existing = this.active.get(sha256)
     if (existing) return existing
     const d = new Download(sha256, this.init.blobIndex.get(sha256), this.components)
     this.active.set(sha256, d)
-    this.queue.push(d)
+    this.order.set(d, call)
+    const later = this.queue.findIndex((q) => (this.order.get(q) ?? 0) > call)
+    this.queue.splice(later < 0 ? this.queue.length : later, 0, d)
     // Starting waits a tick, so an open() right after a fetch() marks the download wanted first.
     queueMicrotask(() => this.startQueued())
     return d
