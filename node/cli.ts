@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { createInterface } from 'node:readline'
-import { fsck, gc, AkError, maskedSettings, type Repository, type Store } from '../store/index.ts'
+import { AkError, maskedSettings, type Repository, type Store } from '../store/index.ts'
 import { loadConfig, ConfigError, type Config } from './config.ts'
 import { openDataDir } from './open.ts'
 import { hashPassword } from './auth/passwords.ts'
@@ -346,7 +346,7 @@ export function buildCli(): Command {
     .option('--json', 'print the report as JSON', false)
     .action(async (opts: { repair: boolean; quick: boolean; json: boolean }, cmd: Command) => {
       const report = await withStore(cmd, (store) =>
-        fsck(store.db, store.blobs, store.blobIndex, store.artifacts, { repair: opts.repair, quick: opts.quick }),
+        store.fsck({ repair: opts.repair, quick: opts.quick }),
       )
       print(opts.json, report, () =>
         [
@@ -370,7 +370,7 @@ export function buildCli(): Command {
     .option('--json', 'print the report as JSON', false)
     .action(async (opts: { grace?: number; dryRun: boolean; json: boolean }, cmd: Command) => {
       const report = await withStore(cmd, (store, config) =>
-        gc(store.blobs, store.blobIndex, { graceMs: opts.grace ?? config.gc.graceMs, dryRun: opts.dryRun }),
+        store.gc({ graceMs: opts.grace ?? config.gc.graceMs, dryRun: opts.dryRun }),
       )
       print(opts.json, report, () =>
         `${report.dryRun ? 'would delete' : 'deleted'} ${report.blobsDeleted} blobs and ${report.orphanObjectsDeleted} orphan objects, ${report.bytesFreed} bytes`,

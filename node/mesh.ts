@@ -124,7 +124,7 @@ export async function createNodeMesh(
     onRemoteBlobs: options.onRemoteBlobs ?? (() => {}),
   })
   const profiles = createPeerProfiles(
-    { host, db: store.db, logger },
+    { host, store: store.peerProfiles, logger },
     { pingIntervalMs: config.mesh.pingIntervalMs, probeBytes: config.mesh.probeBytes },
   )
   const local = options.local ?? createStoredBlobChunks(store.blobs, store.blobIndex)
@@ -132,7 +132,7 @@ export async function createNodeMesh(
   const servedChunks = config.faults.corruptChunks ? corruptingLocalChunks(local) : local
   const chunks = createChunkService({ host, local: servedChunks, logger }, { httpUrl: () => config.mesh.httpUrl ?? options.httpUrl?.() })
   const content = createMeshContent(
-    { host, db: store.db, logger },
+    { host, holdings: store.holdings, logger },
     { labels: config.mesh.labels, load: () => chunks.inFlight(), provideIntervalMs: config.mesh.provideIntervalMs },
   )
   profiles.usePeerInfo((peerId) => content.peerInfo(peerId))

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
-import { gc, SECOND, type ClientBodyLimits, type Store } from '../store/index.ts'
+import { SECOND, type ClientBodyLimits, type Store } from '../store/index.ts'
 import type { NodeIdentity } from '../mesh/index.ts'
 import type { FormatContext } from '../formats/core/index.ts'
 import { FORMATS, FORMAT_NAMES } from './formats.ts'
@@ -317,7 +317,7 @@ export async function createNode(config: Config, options: CreateNodeOptions = {}
     let gcTimer: NodeJS.Timeout | undefined
     if (exclusive && config.gc.intervalMs > 0) {
       gcTimer = setInterval(() => {
-        gc(s.blobs, s.blobIndex, { graceMs: config.gc.graceMs })
+        s.gc({ graceMs: config.gc.graceMs })
           .then((r) => {
             if (r.blobsDeleted + r.orphanObjectsDeleted > 0) log.info(r, 'garbage collected')
           })

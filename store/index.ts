@@ -11,6 +11,8 @@ export { createBlobStore, type BlobStore, type BlobStoreOptions, type IngestOpti
 export { openDb, migrate, loadMigrations, MIGRATIONS_DIR, type Db, type Migration, type OpenDbOptions } from './db.ts'
 export { createBlobIndex, type BlobIndex, type BlobRecord } from './blob-index.ts'
 export { createRemoteBlobs, type RemoteBlobs } from './remote-blobs.ts'
+export { createBlobHoldings, type BlobHoldings, type HoldingChange, type HoldingChanges } from './held-blobs.ts'
+export { createProfileStore, TRANSFER_KINDS, type ProfileStore, type StoredProfile, type StoredRtt, type StoredThroughput, type TransferKind } from './peer-profiles.ts'
 export {
   createReplicationLog,
   signingBytes,

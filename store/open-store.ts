@@ -11,9 +11,12 @@ import { createArtifactStore, type ArtifactStore } from './artifacts.ts'
 import { createAuthStore, type AuthStore } from './auth-store.ts'
 import { createPointerStore, type PointerStore } from './pointers.ts'
 import { createRemoteBlobs, type RemoteBlobs } from './remote-blobs.ts'
+import { createBlobHoldings, type BlobHoldings } from './held-blobs.ts'
+import { createProfileStore, type ProfileStore } from './peer-profiles.ts'
 import { createReplicatedState, type ReplicatedState } from './apply/index.ts'
 import { createSecretBox, loadOrCreateSecretKey, SECRET_KEY_FILE } from './secret-box.ts'
 import { sealPlainSecrets } from './repository-secrets.ts'
+import { fsck, gc, type FsckOptions, type FsckReport, type GcOptions, type GcReport } from './maintenance.ts'
 
 export interface Store {
   db: Db
@@ -21,6 +24,10 @@ export interface Store {
   blobIndex: BlobIndex
   /** Blobs known from replicated events whose bytes are elsewhere (the swarm fetches them). */
   remoteBlobs: RemoteBlobs
+  /** The blobs held here in full, and the feed of changes to that set (what the mesh announces). */
+  holdings: BlobHoldings
+  /** What this node measured of its peers, kept across restarts. */
+  peerProfiles: ProfileStore
   log: ReplicationLog
   /** Applies replicated events (mesh sync, bundle import); the state hash and conflicts. */
   replicated: ReplicatedState
@@ -33,6 +40,10 @@ export interface Store {
   space: FreeSpaceMonitor
   /** Throws unless the metadata database answers a query (the readiness probe). */
   check(): void
+  /** Verifies every blob and artifact against the stored bytes (store/maintenance.ts). */
+  fsck(options?: FsckOptions): Promise<FsckReport>
+  /** Deletes blobs no artifact references, older than the grace period (store/maintenance.ts). */
+  gc(options: GcOptions): Promise<GcReport>
   close(): void
 }
 
@@ -99,5 +110,23 @@ export function openStore(init: OpenStoreInit): Store {
     space.close()
     db.close()
   }
-  return { db, blobs, blobIndex, remoteBlobs, log, replicated, repositories, artifacts, pointers, auth, space, check, close }
+  return {
+    db,
+    blobs,
+    blobIndex,
+    remoteBlobs,
+    holdings: createBlobHoldings(db),
+    peerProfiles: createProfileStore(db),
+    log,
+    replicated,
+    repositories,
+    artifacts,
+    pointers,
+    auth,
+    space,
+    check,
+    fsck: (options) => fsck(db, blobs, blobIndex, artifacts, options),
+    gc: (options) => gc(blobs, blobIndex, options),
+    close,
+  }
 }

@@ -8,7 +8,7 @@ import {
   PROVIDE_CONCURRENCY,
   PROVIDE_TIMEOUT,
 } from './constants.ts'
-import type { BlobHoldings, HoldingChange } from './held-blobs.ts'
+import type { BlobHoldings, HoldingChange } from '../../store/index.ts'
 
 export interface ProviderAnnouncerComponents {
   host: MeshHost

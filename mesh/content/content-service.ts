@@ -1,15 +1,14 @@
-import type { Db } from '../../store/index.ts'
 import type { MeshHost, MeshLogger, ProviderRecord } from '../host.ts'
 import { createProviderAnnouncer, type AnnouncerStats, type ProviderAnnouncer } from './announcer.ts'
 import { blobCid } from './cid.ts'
 import { CHANGE_BATCH, CHANGE_POLL_INTERVAL, DEFAULT_PROVIDE_INTERVAL, FIND_PROVIDERS_TIMEOUT, MAX_DHT_PROVIDERS } from './constants.ts'
 import { createHaveGossip, type HaveGossip, type PeerAdvertisedInfo } from './have-gossip.ts'
-import { createBlobHoldings, type BlobHoldings } from './held-blobs.ts'
+import type { BlobHoldings } from '../../store/index.ts'
 
 export interface MeshContentComponents {
   host: MeshHost
-  /** The node's metadata database (blobs, remote_blobs and the blob_changes feed of migration 083). */
-  db: Db
+  /** The blobs this node holds and the feed of changes to them (store/held-blobs.ts). */
+  holdings: BlobHoldings
   logger?: MeshLogger
 }
 
@@ -96,7 +95,7 @@ class ContentLocation implements MeshContent {
     private readonly init: MeshContentInit,
   ) {
     this.log = c.logger ?? NOOP
-    this.holdings = createBlobHoldings(c.db)
+    this.holdings = c.holdings
     this.gossip = createHaveGossip(
       { host: c.host, holdings: this.holdings, logger: c.logger },
       { labels: init.labels, load: init.load, fullIntervalMs: init.summaryIntervalMs },

@@ -14,7 +14,7 @@ import {
   MAX_HAVE_MESSAGE_BYTES,
   MAX_PEER_DELTA_DIGESTS,
 } from './constants.ts'
-import type { BlobHoldings, HoldingChange } from './held-blobs.ts'
+import type { BlobHoldings, HoldingChange } from '../../store/index.ts'
 import { decodeHave, encodeHave, HaveProtocolError, type HaveMessage } from './have-messages.ts'
 
 /** What a peer told us about itself over /ak/have/1.0.0. */

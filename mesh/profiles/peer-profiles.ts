@@ -1,9 +1,8 @@
-import type { Db } from '../../store/index.ts'
 import type { ChunkSource, SourceEstimate, SourceFailure, SourceFeedback } from '../../scheduler/index.ts'
 import type { MeshHost, MeshLogger } from '../host.ts'
 import { DEFAULT_PING_INTERVAL, DEFAULT_PROBE_BYTES, DEFAULT_PROFILE_FLUSH_DELAY, PING_TIMEOUT, PROBE_MIN_INTERVAL } from './constants.ts'
 import { addRttSample, addThroughputSample, type ThroughputEstimate } from './ewma.ts'
-import { createProfileStore, TRANSFER_KINDS, type ProfileStore, type StoredProfile, type TransferKind } from './profile-store.ts'
+import { TRANSFER_KINDS, type ProfileStore, type StoredProfile, type TransferKind } from '../../store/index.ts'
 import { ProbeLimiter, runProbe, serveProbes, type ProbeResult } from './probe.ts'
 
 /** What a peer advertises about itself (mesh/content's have-summaries carry it). */
@@ -18,7 +17,8 @@ export type PeerInfoAccessor = (peerId: string) => PeerAdvertisement | undefined
 
 export interface PeerProfilesComponents {
   host: MeshHost
-  db: Db
+  /** Where measured profiles are kept across restarts (store/peer-profiles.ts). */
+  store: ProfileStore
   logger?: MeshLogger
   /** Where advertised labels and load come from. Optional: without it both stay unknown. */
   peerInfo?: PeerInfoAccessor
@@ -100,7 +100,7 @@ class MeshPeerProfiles implements PeerProfiles {
     private readonly c: PeerProfilesComponents,
     private readonly init: PeerProfilesInit,
   ) {
-    this.store = createProfileStore(c.db)
+    this.store = c.store
     this.logger = c.logger ?? NOOP
     this.now = init.now ?? Date.now
     this.peerInfo = c.peerInfo

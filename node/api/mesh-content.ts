@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { InvalidInputError } from '../../store/index.ts'
-import { createBlobHoldings, FIND_PROVIDERS_TIMEOUT, type MeshContent } from '../../mesh/index.ts'
+import { FIND_PROVIDERS_TIMEOUT, type MeshContent } from '../../mesh/index.ts'
 import type { ApiContext } from './context.ts'
 
 /** What the content-location routes read; `content` is undefined while the mesh is off. */
@@ -16,7 +16,7 @@ const SHA256_HEX = /^[0-9a-f]{64}$/
  */
 export function meshContentRoutes(ctx: ApiContext, mesh: MeshContentApiContext) {
   return async function (app: FastifyInstance): Promise<void> {
-    const holdings = createBlobHoldings(ctx.store.db)
+    const holdings = ctx.store.holdings
     app.get<{ Params: { sha256: string } }>('/mesh/providers/:sha256', async (request) => {
       ctx.auth.authorize(request.principal, undefined, 'admin')
       const sha256 = request.params.sha256.toLowerCase()

@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify'
 import { type SyncStats } from '../../mesh/index.ts'
-import { listConflicts, replicationState } from '../../store/index.ts'
 import type { ApiContext } from './context.ts'
 
 export interface ReplicationApiContext {
@@ -17,11 +16,11 @@ export function replicationRoutes(ctx: ApiContext, replication: ReplicationApiCo
   return async function (app: FastifyInstance): Promise<void> {
     app.get('/replication/state', async (request) => {
       ctx.auth.authorize(request.principal, undefined, 'admin')
-      return { ...replicationState(ctx.store.db, ctx.store.log), sync: replication.stats() ?? null }
+      return { ...ctx.store.replicated.state(), sync: replication.stats() ?? null }
     })
     app.get('/replication/conflicts', async (request) => {
       ctx.auth.authorize(request.principal, undefined, 'admin')
-      return { conflicts: listConflicts(ctx.store.db) }
+      return { conflicts: ctx.store.replicated.conflicts() }
     })
   }
 }

@@ -33,5 +33,3 @@ export const SIGNATURE_BYTES = 64
 export const SIGNATURE_DOMAIN = Buffer.from('ak-bundle-v1\u0000', 'utf8')
 /** Read and write buffer size for bundle files. */
 export const BUNDLE_IO_BUFFER = 1024 * 1024
-/** Staged events are applied in batches of this many (inside one transaction). */
-export const APPLY_BATCH_EVENTS = 500

@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto'
 import { stat } from 'node:fs/promises'
 import { Readable } from 'node:stream'
-import { AkError, CHUNK_SIZE, type FormatReplicationHooks, type SignedEvent, type Store } from '../../store/index.ts'
+import { AkError, MAX_LISTED_CHANGES, type FormatReplicationHooks, type Store } from '../../store/index.ts'
 import { verifyBy, verifyEvent } from '../../mesh/index.ts'
-import { createEventApplier, replicationState } from '../../store/index.ts'
-import { APPLY_BATCH_EVENTS, FRAME, SIGNATURE_BYTES } from './constants.ts'
+import { FRAME, SIGNATURE_BYTES } from './constants.ts'
 import { BundleError } from './errors.ts'
 import { BundleReader, signedMessage } from './frames.ts'
 import { blobMeta, bundleHeader, eventsFrame, fromWire, type BundleHeader } from './schema.ts'
@@ -28,8 +27,7 @@ export interface ImportOptions {
   onProgress?(offset: number): void
 }
 
-/** At most this many paths are listed per kind of change (the counts are always exact). */
-export const MAX_LISTED_CHANGES = 1000
+export { MAX_LISTED_CHANGES }
 
 export interface ImportResult {
   dryRun: boolean
@@ -47,40 +45,8 @@ export interface ImportResult {
   state: { before: string; after: string }
 }
 
-const STAGE_SQL = `
-  CREATE TEMP TABLE IF NOT EXISTS bundle_events (
-    origin TEXT NOT NULL, seq INTEGER NOT NULL, hlc_ms INTEGER NOT NULL, hlc_counter INTEGER NOT NULL,
-    repo TEXT NOT NULL, kind TEXT NOT NULL, path TEXT, sha256 TEXT, payload TEXT NOT NULL, signature BLOB NOT NULL, chain BLOB NOT NULL,
-    PRIMARY KEY (origin, seq)) WITHOUT ROWID;
-  CREATE TEMP TABLE IF NOT EXISTS bundle_blobs (
-    sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, sha1 TEXT NOT NULL, md5 TEXT NOT NULL, sha512 TEXT NOT NULL,
-    chunk_manifest BLOB NOT NULL, stored INTEGER NOT NULL) WITHOUT ROWID;
-  DELETE FROM temp.bundle_events;
-  DELETE FROM temp.bundle_blobs;`
-
-interface StagedRow {
-  origin: string
-  seq: number
-  hlc_ms: number
-  hlc_counter: number
-  repo: string
-  kind: SignedEvent['kind']
-  path: string | null
-  sha256: string | null
-  payload: string
-  signature: Buffer
-  chain: Buffer
-}
-
 const refuse = (code: string, message: string): never => {
   throw new BundleError(code, message)
-}
-
-/** Thrown inside the applying transaction of a dry run, so that SQLite rolls everything back. */
-class DryRunRollback extends Error {
-  constructor(readonly result: ImportResult) {
-    super('dry run')
-  }
 }
 
 /**
@@ -95,18 +61,12 @@ class DryRunRollback extends Error {
  */
 export async function importBundle(c: ImportComponents, options: ImportOptions): Promise<ImportResult> {
   const { store } = c
-  const { db } = store
   const dryRun = options.dryRun ?? false
   const trusted = new Set(options.trust)
   if (trusted.size === 0) refuse('AK_BUNDLE_UNTRUSTED', 'no trusted signer: pass --trust PEER_ID (the exporting node\'s `ak mesh id`) or set mesh.allow')
   const fileBytes = (await stat(options.file).catch(() => refuse('AK_BUNDLE_MALFORMED', `cannot read ${options.file}`))).size
 
-  db.exec(STAGE_SQL)
-  const stageEvent = db.prepare(`INSERT INTO temp.bundle_events (origin, seq, hlc_ms, hlc_counter, repo, kind, path, sha256, payload, signature, chain)
-    VALUES (@origin, @seq, @hlc_ms, @hlc_counter, @repo, @kind, @path, @sha256, @payload, @signature, @chain)`)
-  const stageBlob = db.prepare(`INSERT INTO temp.bundle_blobs (sha256, size, sha1, md5, sha512, chunk_manifest, stored)
-    VALUES (@sha256, @size, @sha1, @md5, @sha512, @chunk_manifest, @stored)`)
-  const stagedBlob = db.prepare('SELECT 1 FROM temp.bundle_blobs WHERE sha256 = ?')
+  const staged = store.replicated.stageImport()
 
   const reader = new BundleReader(options.file, options.onProgress)
   let header: BundleHeader
@@ -165,26 +125,14 @@ export async function importBundle(c: ImportComponents, options: ImportOptions):
           }
           last.set(e.origin, e.seq)
           lastChain.set(e.origin, chain)
-          stageEvent.run({
-            origin: e.origin,
-            seq: e.seq,
-            hlc_ms: e.hlc.ms,
-            hlc_counter: e.hlc.counter,
-            repo: e.repo,
-            kind: e.kind,
-            path: e.path,
-            sha256: e.sha256,
-            payload: e.payload,
-            signature: Buffer.from(e.signature as Uint8Array),
-            chain: Buffer.from(chain),
-          })
+          staged.event({ ...e, chain })
           events++
         }
       } else if (tag === FRAME.blob) {
         const m = blobMeta.safeParse(await reader.json('a blob header'))
         if (!m.success) return refuse('AK_BUNDLE_MALFORMED', `bad blob header at byte ${at}: ${m.error.issues[0]?.message}`)
         const meta = m.data
-        if (stagedBlob.get(meta.sha256)) refuse('AK_BUNDLE_MALFORMED', `blob ${meta.sha256} appears twice`)
+        if (staged.hasBlob(meta.sha256)) refuse('AK_BUNDLE_MALFORMED', `blob ${meta.sha256} appears twice`)
         const existing = await store.blobs.stat(meta.sha256)
         let storedNow = false
         if ((existing && existing.size === meta.size) || dryRun) {
@@ -219,14 +167,14 @@ export async function importBundle(c: ImportComponents, options: ImportOptions):
           stored++
           bytesStored += meta.size
         }
-        stageBlob.run({
+        staged.blob({
           sha256: meta.sha256,
           size: meta.size,
           sha1: meta.sha1,
           md5: meta.md5,
           sha512: meta.sha512,
-          chunk_manifest: Buffer.from(meta.chunkManifest, 'hex'),
-          stored: storedNow ? 1 : 0,
+          chunkManifest: Buffer.from(meta.chunkManifest, 'hex'),
+          stored: storedNow,
         })
         blobsSeen++
       } else if (tag === FRAME.signature) {
@@ -273,92 +221,13 @@ export async function importBundle(c: ImportComponents, options: ImportOptions):
     state: { before: '', after: '' },
   }
   try {
-    applyStaged(store, c.hooks, result, dryRun)
-  } catch (err) {
-    if (err instanceof DryRunRollback) return err.result
-    throw err
+    const outcome = staged.apply({ hooks: c.hooks, dryRun })
+    result.events = { new: outcome.newEvents, alreadyHeld: events - outcome.newEvents }
+    result.repositories = outcome.repositories
+    result.artifacts = outcome.artifacts
+    result.state = outcome.state
   } finally {
-    db.exec('DELETE FROM temp.bundle_events; DELETE FROM temp.bundle_blobs;')
+    staged.clear()
   }
   return result
-}
-
-/** Records the blob rows and applies the staged events in one transaction (rolled back for a dry run). */
-function applyStaged(store: Store, hooks: readonly FormatReplicationHooks[] | undefined, result: ImportResult, dryRun: boolean): void {
-  const { db, log } = store
-  const applier = createEventApplier(db, log, { hooks })
-  const repoPage = db.prepare(`SELECT * FROM temp.bundle_events WHERE kind LIKE 'repo.%' ORDER BY hlc_ms, hlc_counter, origin, seq`)
-  const artifactPage = db.prepare(`SELECT * FROM temp.bundle_events WHERE kind NOT LIKE 'repo.%'
-    AND (origin > @origin OR (origin = @origin AND seq > @seq)) ORDER BY origin, seq LIMIT @limit`)
-  const paths = db.prepare('SELECT DISTINCT repo, path FROM temp.bundle_events WHERE path IS NOT NULL').all() as { repo: string; path: string }[]
-  const repos = (db.prepare('SELECT DISTINCT repo FROM temp.bundle_events').all() as { repo: string }[]).map((r) => r.repo)
-  const artifactSha = db.prepare('SELECT sha256 FROM artifacts WHERE repo = ? AND path = ?')
-  const repoExists = db.prepare('SELECT 1 FROM repositories WHERE key = ?')
-  const artifactCount = db.prepare('SELECT COUNT(*) AS n FROM artifacts WHERE repo = ?')
-  const toSigned = (r: StagedRow): SignedEvent => ({
-    origin: r.origin,
-    seq: r.seq,
-    hlc: { ms: r.hlc_ms, counter: r.hlc_counter },
-    repo: r.repo,
-    kind: r.kind,
-    path: r.path,
-    sha256: r.sha256,
-    payload: r.payload,
-    signature: new Uint8Array(r.signature),
-    chain: new Uint8Array(r.chain),
-  })
-  const pathKey = (p: { repo: string; path: string }) => `${p.repo}/${p.path}`
-  const list = (into: string[], value: string) => {
-    if (into.length < MAX_LISTED_CHANGES) into.push(value)
-  }
-
-  db.transaction(() => {
-    result.state.before = replicationState(db, log).hash
-    const beforeSha = new Map(paths.map((p) => [pathKey(p), (artifactSha.get(p.repo, p.path) as { sha256: string } | undefined)?.sha256]))
-    const beforeRepos = new Map(repos.map((r) => [r, repoExists.get(r) ? (artifactCount.get(r) as { n: number }).n : -1]))
-
-    db.prepare(`INSERT OR IGNORE INTO blobs (sha256, size, sha1, md5, sha512, chunk_size, chunk_manifest, created_at, touched_at)
-      SELECT sha256, size, sha1, md5, sha512, ${CHUNK_SIZE}, chunk_manifest, @now, @now FROM temp.bundle_blobs`).run({ now: Date.now() })
-    // Repository events first: an artifact event of a repository another origin created is
-    // applied only once that repository exists here.
-    let added = applier.apply((repoPage.all() as StagedRow[]).map(toSigned))
-    let cursor = { origin: '', seq: 0 }
-    for (;;) {
-      const page = artifactPage.all({ ...cursor, limit: APPLY_BATCH_EVENTS }) as StagedRow[]
-      if (page.length === 0) break
-      added += applier.apply(page.map(toSigned))
-      const end = page[page.length - 1] as StagedRow
-      cursor = { origin: end.origin, seq: end.seq }
-    }
-    // The bytes of these blobs are here now: they are no longer waiting for the swarm.
-    db.prepare('DELETE FROM remote_blobs WHERE sha256 IN (SELECT sha256 FROM temp.bundle_blobs)').run()
-    result.events = { new: added, alreadyHeld: result.bundle.events - added }
-
-    for (const [repo, count] of beforeRepos) {
-      const now = repoExists.get(repo) !== undefined
-      if (count < 0 && now) result.repositories.created.push(repo)
-      if (count >= 0 && !now) {
-        result.repositories.deleted.push(repo)
-        result.artifacts.removed += count
-      }
-    }
-    for (const p of paths) {
-      const key = pathKey(p)
-      const before = beforeSha.get(key)
-      const after = (artifactSha.get(p.repo, p.path) as { sha256: string } | undefined)?.sha256
-      if (before === after) continue
-      if (!before) {
-        result.artifacts.added++
-        list(result.artifacts.list.added, key)
-      } else if (!after) {
-        if (!result.repositories.deleted.includes(p.repo)) result.artifacts.removed++
-        list(result.artifacts.list.removed, key)
-      } else {
-        result.artifacts.changed++
-        list(result.artifacts.list.changed, key)
-      }
-    }
-    result.state.after = replicationState(db, log).hash
-    if (dryRun) throw new DryRunRollback(result)
-  })()
 }

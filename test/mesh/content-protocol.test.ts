@@ -43,7 +43,7 @@ async function contentNode(psk: Uint8Array, init: Parameters<typeof createMeshCo
   const store = openStore({ dataDir: tempDir('ak-have-'), driver: createMemoryDriver(), nodeId: 'n' })
   stores.push(store)
   const h = await host(psk, bootstrap)
-  const content = createMeshContent({ host: h, db: store.db }, { pollIntervalMs: 50, ...init })
+  const content = createMeshContent({ host: h, holdings: store.holdings }, { pollIntervalMs: 50, ...init })
   await content.start()
   contents.push(content)
   return { host: h, store, content }

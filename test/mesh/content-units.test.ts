@@ -6,7 +6,6 @@ import {
   blobCid,
   bloomBytesFor,
   bloomOver,
-  createBlobHoldings,
   createBloomFilter,
   decodeHave,
   encodeHave,
@@ -87,7 +86,7 @@ describe('content location: the blob change feed (migration 083)', () => {
 
   it('reports blobs recorded, blobs forgotten, and replicated rows without bytes as not held', async () => {
     store = openStore({ dataDir: tempDir('ak-content-'), driver: createMemoryDriver(), nodeId: 'test' })
-    const holdings = createBlobHoldings(store.db)
+    const holdings = store.holdings
     const start = holdings.head()
     const [a, b, c] = [digest('a'), digest('b'), digest('c')]
     store.blobIndex.record(blobRow(a))
@@ -117,7 +116,7 @@ describe('content location: the blob change feed (migration 083)', () => {
 
   it('signals a gap when the feed was trimmed before it was read', async () => {
     store = openStore({ dataDir: tempDir('ak-content-'), driver: createMemoryDriver(), nodeId: 'test' })
-    const holdings = createBlobHoldings(store.db)
+    const holdings = store.holdings
     store.blobIndex.record(blobRow(digest('one')))
     const cursor = holdings.head()
     store.blobIndex.record(blobRow(digest('two')))

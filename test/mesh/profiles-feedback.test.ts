@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { join } from 'node:path'
-import { openDb, type Db } from '../../store/index.ts'
+import { createProfileStore, openDb, type Db } from '../../store/index.ts'
 import { createMeshHost, createPeerProfiles, loadOrCreateIdentity, PENALTY, type MeshHost, type PeerProfiles } from '../../mesh/index.ts'
 import type { ChunkSource } from '../../scheduler/index.ts'
 import { tempDir } from '../helpers/node-process.ts'
@@ -34,10 +34,10 @@ describe('peer profiles as the scheduler\'s SourceFeedback (two in-process hosts
     hostB = createMeshHost({ identity: await loadOrCreateIdentity(dirB), port: 0, bootstrap: [hostA.addresses()[0] as string] })
     idB = hostB.peerId
     // A measures (no auto probe: these tests drive the samples themselves); B serves probes.
-    profiles = createPeerProfiles({ host: hostA, db: dbA }, { autoProbe: false, pingIntervalMs: 60_000, flushDelayMs: 60_000, probeBytes: 64 * 1024 })
+    profiles = createPeerProfiles({ host: hostA, store: createProfileStore(dbA) }, { autoProbe: false, pingIntervalMs: 60_000, flushDelayMs: 60_000, probeBytes: 64 * 1024 })
     await profiles.start()
     await hostB.start()
-    profilesB = createPeerProfiles({ host: hostB, db: dbB }, { autoProbe: false, pingIntervalMs: 60_000 })
+    profilesB = createPeerProfiles({ host: hostB, store: createProfileStore(dbB) }, { autoProbe: false, pingIntervalMs: 60_000 })
     await profilesB.start()
     await waitFor('A pinged B once on connect', async () => (profiles.get(idB)?.rttSamples ?? 0) >= 1, 10_000)
   })

@@ -1,4 +1,4 @@
-import type { Db } from '../../store/index.ts'
+import type { Db } from './db.ts'
 
 /** One digest whose holding changed, with whether the node holds it now. */
 export interface HoldingChange {

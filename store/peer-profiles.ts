@@ -1,6 +1,17 @@
-import type { Db } from '../../store/index.ts'
-import type { SourceFailure } from '../../scheduler/index.ts'
-import type { RttEstimate, ThroughputEstimate } from './ewma.ts'
+import type { Db } from './db.ts'
+
+/** A smoothed round-trip time (the mesh's ewma.ts computes it). */
+export interface StoredRtt {
+  rttMs: number
+  jitterMs: number
+  samples: number
+}
+
+/** A smoothed throughput (the mesh's ewma.ts computes it). */
+export interface StoredThroughput {
+  bytesPerSecond: number
+  samples: number
+}
 
 /** The transports a peer's throughput is measured on separately. */
 export type TransferKind = 'libp2p' | 'http'
@@ -11,9 +22,10 @@ export interface StoredProfile {
   peerId: string
   addresses: string[]
   labels: Record<string, string>
-  rtt: RttEstimate | undefined
-  throughput: Partial<Record<TransferKind, ThroughputEstimate>>
-  failures: Partial<Record<SourceFailure, number>>
+  rtt: StoredRtt | undefined
+  throughput: Partial<Record<TransferKind, StoredThroughput>>
+  /** Failures by kind (the scheduler's SourceFailure names). */
+  failures: Partial<Record<string, number>>
   /** Unix ms of the last ping answer, connection or transfer. */
   lastSeen: number | undefined
   updatedAt: number
@@ -44,11 +56,11 @@ function parseJson<T>(text: string, fallback: T): T {
   }
 }
 
-function throughputOf(bps: number | null, samples: number): ThroughputEstimate | undefined {
+function throughputOf(bps: number | null, samples: number): StoredThroughput | undefined {
   return bps === null ? undefined : { bytesPerSecond: bps, samples }
 }
 
-/** The peer_profiles table (migration 082). */
+/** What this node measured of its peers, kept across restarts: the peer_profiles table (migration 082). */
 export interface ProfileStore {
   loadAll(): StoredProfile[]
   /** Upserts the given profiles in one transaction. */
@@ -81,7 +93,7 @@ export function createProfileStore(db: Db): ProfileStore {
           ...(r.libp2p_bps === null ? {} : { libp2p: throughputOf(r.libp2p_bps, r.libp2p_samples) }),
           ...(r.http_bps === null ? {} : { http: throughputOf(r.http_bps, r.http_samples) }),
         },
-        failures: parseJson<Partial<Record<SourceFailure, number>>>(r.failures, {}),
+        failures: parseJson<Partial<Record<string, number>>>(r.failures, {}),
         lastSeen: r.last_seen ?? undefined,
         updatedAt: r.updated_at,
       }))
