@@ -109,6 +109,7 @@ export async function serveRemoteTarball(
     await engine.serveImmutable(request, reply, repo, { path, url: stored.properties.upstreamUrl, contentType: 'application/octet-stream' })
     return true
   }
+  if (await engine.joinDownload(request, reply, repo, path)) return true
   // Whichever form of the packument this node already holds; npm install fetched the abbreviated one.
   const abbreviated = ctx.artifacts.get(repo.key, packumentPath(name, false)) === undefined
   let doc: UpstreamPackument

@@ -53,6 +53,12 @@ export interface RemoteEngine {
   serveImmutable(request: FastifyRequest, reply: FastifyReply, repo: Repository, spec: ImmutableSpec): Promise<FastifyReply>
   /** Makes sure an immutable file is stored (fetching it when missing) and returns its artifact. */
   fetchImmutable(repo: Repository, spec: ImmutableSpec): Promise<Artifact>
+  /**
+   * Serves `path` from the download of it under way, if there is one, and resolves true; false
+   * when none runs. A follower needs none of the metadata that named the file (an npm packument
+   * revalidated once more per request while 50 clients wait for one tarball).
+   */
+  joinDownload(request: FastifyRequest, reply: FastifyReply, repo: Repository, path: string): Promise<boolean>
 }
 
 /** Sets X-AK-Cache and, for stale answers, the RFC 7234 Warning. */
@@ -404,6 +410,14 @@ export function createRemoteEngine(components: RemoteComponents): RemoteEngine {
       // The response is under way; its end (or cut) follows the download.
       await flight.catch(() => undefined)
       return reply
+    },
+
+    async joinDownload(request, reply, repo, path) {
+      const running = flights.get(`i\0${repo.key}\0${path}`) as Promise<Artifact> | undefined
+      if (!running) return false
+      const artifact = await running
+      if (await serveStored(request, reply, repo, artifact, 'MISS')) return true
+      throw new UpstreamUnavailableError(`the bytes of '${path}' vanished right after they were fetched`)
     },
 
     async fetchImmutable(repo, spec) {
