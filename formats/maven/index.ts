@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { FormatContext } from '../core/index.ts'
-import { deferContinue, streamRawBodies } from '../core/index.ts'
+import { deferContinue, deployTarget, streamRawBodies } from '../core/index.ts'
 import { ArtifactNotFoundError, parseRawPath } from '../../store/index.ts'
 import { deploy } from './deploy.ts'
 import { mavenErrorHandler } from './errors.ts'
@@ -43,8 +43,11 @@ export function mavenFormat(ctx: FormatContext) {
     })
 
     // Removing a file or a whole directory (old SNAPSHOT builds, a botched release) needs delete.
+    // Through a virtual repository it removes from the member deploys go to (a virtual one holds
+    // no files of its own); in a remote one it evicts the cached copy.
     app.delete('/:repo/*', async (request, reply) => {
-      const { repo, rest } = resolveMavenRepository(ctx, request, app.prefix)
+      const { repo: named, rest } = resolveMavenRepository(ctx, request, app.prefix)
+      const repo = named.type === 'virtual' ? deployTarget(ctx, named) : named
       ctx.authorize(request, repo, 'delete')
       const { path } = parseRawPath(rest)
       if (ctx.artifacts.delete(repo.key, path, ctx.userName(request))) return reply.code(204).send()

@@ -255,4 +255,13 @@ describe('maven virtual repositories', () => {
     expect(xml).toMatch(/<latest>3\.0<\/latest>\s*<release>3\.0<\/release>\s*<versions>\s*<version>1\.0<\/version>\s*<version>2\.0<\/version>\s*<version>3\.0<\/version>/)
     expect(await (await get('mvn-virtual/akt/virt/lib/maven-metadata.xml.sha1')).text()).toBe(sha1(xml))
   })
+
+  it('deletes through the virtual repository from its deploy member only', async () => {
+    await put('mvn-local/akt/virt/gone/1.0/gone-1.0.jar', 'in local')
+    await put('mvn-other/akt/virt/gone/1.0/gone-1.0.jar', 'in other')
+    const del = await get('mvn-virtual/akt/virt/gone/1.0/gone-1.0.jar', {}, 'DELETE')
+    expect(del.status).toBe(204)
+    expect((await get('mvn-other/akt/virt/gone/1.0/gone-1.0.jar')).status).toBe(404)
+    expect(await (await get('mvn-local/akt/virt/gone/1.0/gone-1.0.jar')).text()).toBe('in local')
+  })
 })
